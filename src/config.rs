@@ -1,0 +1,246 @@
+//! The configuration (SPEC §6): defaults, the TOML file, command-line flags
+//! and environment overrides, and one `validate` that names the bad key.
+//!
+//! Rule of this file: every key has its default and the reason for it here,
+//! next to the field; nothing else in the crate invents a limit.
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a user's connections may be (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomPolicy {
+    /// A user is in at most one room; joining another moves them.
+    Exclusive,
+    /// A connection may be in up to `max_rooms_per_connection` rooms.
+    Multi,
+}
+
+/// The effective configuration. Durations are in seconds (fractions allowed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The one TCP listener for WebSocket and HTTP.
+    pub listen: String,
+    /// Open WebSocket connections at most; lowered at start to what
+    /// RLIMIT_NOFILE allows (less a reserve for HTTP answers and our own fds).
+    pub max_connections: usize,
+    /// Largest message after reassembly. 64 KiB holds any chat line or
+    /// notification with room to spare, and bounds what a peer can make us hold.
+    pub max_message_size: usize,
+    /// Unsent bytes at which a connection is closed with 4003 (slow
+    /// consumer): 1 MiB is ~10,000 danmaku lines, minutes of a busy room.
+    pub max_backpressure: usize,
+    /// Unsent bytes past which room chat to a connection is skipped and
+    /// counted (256 KiB: a viewer that far behind wants the newest lines).
+    pub drop_threshold: usize,
+    /// Seconds to receive a whole HTTP request (slowloris guard).
+    pub handshake_timeout: f64,
+    /// Seconds of silence before we send a ping (20 s keeps NAT and proxy
+    /// mappings alive; most drop idle TCP after 30-60 s).
+    pub ping_interval: f64,
+    /// Seconds of silence after which the connection is closed.
+    pub ping_timeout: f64,
+    /// Seconds to finish a close handshake before the TCP close.
+    pub close_timeout: f64,
+    /// Whether `GET /echo` is served (conformance and benchmarks).
+    pub echo_endpoint: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            max_connections: 100_000,
+            max_message_size: 64 * 1024,
+            max_backpressure: 1024 * 1024,
+            drop_threshold: 256 * 1024,
+            handshake_timeout: 10.0,
+            ping_interval: 20.0,
+            ping_timeout: 60.0,
+            close_timeout: 10.0,
+            echo_endpoint: true,
+        }
+    }
+}
+
+/// The command line: `--config FILE`, `--print-config`, and one flag per key.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "roomcast",
+    version,
+    about = "A single-threaded WebSocket room server"
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    #[arg(long)]
+    listen: Option<String>,
+    #[arg(long)]
+    max_connections: Option<usize>,
+    #[arg(long)]
+    max_message_size: Option<usize>,
+    #[arg(long)]
+    max_backpressure: Option<usize>,
+    #[arg(long)]
+    drop_threshold: Option<usize>,
+    #[arg(long)]
+    handshake_timeout: Option<f64>,
+    #[arg(long)]
+    ping_interval: Option<f64>,
+    #[arg(long)]
+    ping_timeout: Option<f64>,
+    #[arg(long)]
+    close_timeout: Option<f64>,
+    #[arg(long)]
+    echo_endpoint: Option<bool>,
+}
+
+impl Cli {
+    /// The configuration: defaults, then the file, then flags, then the
+    /// environment's secrets; validated.
+    pub fn load(&self) -> Result<Config, String> {
+        let mut cfg = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        macro_rules! flag {
+            ($($key:ident),*) => {$( if let Some(v) = &self.$key { cfg.$key = v.clone(); } )*};
+        }
+        flag!(
+            listen,
+            max_connections,
+            max_message_size,
+            max_backpressure,
+            drop_threshold,
+            handshake_timeout,
+            ping_interval,
+            ping_timeout,
+            close_timeout,
+            echo_endpoint
+        );
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Parse a TOML document (unknown keys are errors), then validate.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Check every value; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, why: &str| Err(format!("bad value for {key}: {why}"));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad("listen", "expected an address like 127.0.0.1:8080");
+        }
+        for (key, v) in [
+            ("handshake_timeout", self.handshake_timeout),
+            ("ping_interval", self.ping_interval),
+            ("ping_timeout", self.ping_timeout),
+            ("close_timeout", self.close_timeout),
+        ] {
+            if !(v.is_finite() && v > 0.0 && v < 1e7) {
+                return bad(key, "expected a positive number of seconds");
+            }
+        }
+        if self.ping_timeout <= self.ping_interval {
+            return bad("ping_timeout", "must be longer than ping_interval");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be at least 1");
+        }
+        if !(125..=1 << 30).contains(&self.max_message_size) {
+            return bad("max_message_size", "expected 125 bytes to 1 GiB");
+        }
+        // One message must fit in a queue, or echoing it would close the connection.
+        if self.max_backpressure < self.max_message_size {
+            return bad("max_backpressure", "must be at least max_message_size");
+        }
+        if self.drop_threshold == 0 || self.drop_threshold > self.max_backpressure {
+            return bad(
+                "drop_threshold",
+                "must be positive and at most max_backpressure",
+            );
+        }
+        Ok(())
+    }
+
+    /// The listen address (valid after `validate`).
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.listen
+            .parse()
+            .map_err(|_| "bad value for listen".to_owned())
+    }
+
+    /// A duration key as a `Duration`.
+    pub fn secs(v: f64) -> Duration {
+        Duration::from_secs_f64(v)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let cfg = Config::default();
+        assert_eq!(Config::from_toml(&cfg.to_toml()).unwrap(), cfg);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("listen = \"nowhere\"", "listen"),
+            ("max_connections = \"many\"", "max_connections"),
+            ("max_connections = 0", "max_connections"),
+            ("ping_timeout = 5", "ping_timeout"),
+            ("close_timeout = -1", "close_timeout"),
+            ("max_message_size = 3", "max_message_size"),
+            ("no_such_key = 1", "no_such_key"),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("roomcast-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "max_connections = 5\nping_interval = 2\n").unwrap();
+        let cli = Cli::parse_from([
+            "roomcast",
+            "--config",
+            path.to_str().unwrap(),
+            "--max-connections",
+            "7",
+        ]);
+        let cfg = cli.load().unwrap();
+        assert_eq!((cfg.max_connections, cfg.ping_interval), (7, 2.0));
+    }
+}

@@ -1,0 +1,692 @@
+//! The frame decoder: bytes in, messages and control frames out.
+//!
+//! The caller owns the input: [`Decoder::next_message`] unmasks frames in
+//! place and hands a whole message out as a slice of the input when it
+//! arrived in one piece (the common case: nothing is copied). Only what spans
+//! reads is kept here: at most a partial header (inline, 14 bytes) and the
+//! payload received so far of an unfinished message or control frame, which
+//! grows with the bytes that really arrived and is checked against
+//! `max_message_size` before it grows. Once a buffered message has been
+//! handed out, the buffer is freed, so an idle connection holds no heap.
+//!
+//! After the first error every later call returns the same error.
+
+use super::close::CloseCode;
+use super::error::ProtocolError;
+pub use super::frame::Role;
+use super::frame::{header_len, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::mask::apply_mask;
+
+/// One event from the peer. Text is already checked to be UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A complete text message.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping with its application data (to be answered with a pong).
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// A close frame: the status code if one was sent, and the reason.
+    Close(Option<CloseCode>, &'a str),
+}
+
+/// Where the message found by one step lies.
+enum Found {
+    /// Complete in the caller's input, already unmasked.
+    Input(OpCode, usize, usize),
+    /// Reassembled in `self.message` (a data message).
+    Message(OpCode),
+    /// Collected in `self.control` (a control frame that spanned reads).
+    Control(OpCode),
+}
+
+/// The frame being received when its payload spans reads.
+#[derive(Debug, Clone, Copy)]
+struct Streaming {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    /// Bytes of this frame's payload already unmasked (the mask offset).
+    done: u64,
+}
+
+/// Decodes the frames of one connection. See the module docs.
+#[derive(Debug)]
+pub struct Decoder {
+    role: Role,
+    max_message_size: usize,
+    /// Bytes of a header that arrived split.
+    head: [u8; MAX_HEADER_LEN],
+    head_len: u8,
+    /// The opcode (Text or Binary) of the message in progress, if any.
+    message_opcode: Option<OpCode>,
+    /// The frame whose payload is being received, if its header is done.
+    streaming: Option<Streaming>,
+    /// The payload of the message in progress (only when it spans frames or reads).
+    message: Vec<u8>,
+    /// How much of `message` is known to be valid UTF-8 (text only).
+    utf8_valid: usize,
+    /// The payload of a control frame that spans reads.
+    control: Vec<u8>,
+    /// `message`/`control` were handed out and are freed at the next call.
+    release: bool,
+    /// The peer's close frame was received: nothing may follow it.
+    close_received: bool,
+    failed: Option<ProtocolError>,
+}
+
+impl Decoder {
+    /// A decoder for frames received in `role`, refusing messages over `max_message_size`.
+    pub fn new(role: Role, max_message_size: usize) -> Decoder {
+        Decoder {
+            role,
+            max_message_size,
+            head: [0; MAX_HEADER_LEN],
+            head_len: 0,
+            message_opcode: None,
+            streaming: None,
+            message: Vec::new(),
+            utf8_valid: 0,
+            control: Vec::new(),
+            release: false,
+            close_received: false,
+            failed: None,
+        }
+    }
+
+    /// True when no frame or message is partly received: a read that ends
+    /// here leaves nothing behind.
+    pub fn is_idle(&self) -> bool {
+        self.head_len == 0 && self.streaming.is_none() && self.message_opcode.is_none()
+    }
+
+    /// Heap bytes this decoder holds right now.
+    pub fn buffered_capacity(&self) -> usize {
+        self.message.capacity() + self.control.capacity()
+    }
+
+    /// Decode the next message from `input[*pos..]`, advancing `*pos` past
+    /// what was consumed. `Ok(None)`: every byte was consumed and more are
+    /// needed. Payload in `input` is unmasked in place.
+    pub fn next_message<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Message<'a>>, ProtocolError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        if self.release {
+            self.release = false;
+            self.release_buffers();
+        }
+        let found = match self.step(input, pos) {
+            Ok(found) => found,
+            Err(err) => return Err(self.fail(err)),
+        };
+        let result = match found {
+            None => return Ok(None),
+            Some(Found::Input(opcode, start, end)) => {
+                let payload = input.get(start..end).unwrap_or_default();
+                to_message(opcode, payload)
+            }
+            Some(Found::Message(opcode)) => {
+                self.release = true;
+                to_message(opcode, &self.message)
+            }
+            Some(Found::Control(opcode)) => {
+                self.release = true;
+                to_message(opcode, &self.control)
+            }
+        };
+        match result {
+            Ok(Message::Close(..)) => self.close_received = true,
+            Ok(_) => {}
+            // The borrow of `self` in `result` ends here; record the failure.
+            Err(err) => {
+                self.failed = Some(err);
+                return Err(err);
+            }
+        }
+        result.map(Some)
+    }
+
+    fn fail(&mut self, err: ProtocolError) -> ProtocolError {
+        self.failed = Some(err);
+        self.message = Vec::new();
+        self.control = Vec::new();
+        err
+    }
+
+    fn release_buffers(&mut self) {
+        if self.streaming.map_or(true, |s| s.opcode.is_control()) && self.message_opcode.is_none() {
+            self.message = Vec::new();
+        }
+        if self.streaming.map_or(true, |s| !s.opcode.is_control()) {
+            self.control = Vec::new();
+        }
+    }
+
+    fn step(&mut self, input: &mut [u8], pos: &mut usize) -> Result<Option<Found>, ProtocolError> {
+        loop {
+            if let Some(frame) = self.streaming {
+                match self.stream_payload(frame, input, pos)? {
+                    Some(found) => return Ok(Some(found)),
+                    // The input ran out inside the frame.
+                    None if self.streaming.is_some() => return Ok(None),
+                    // A fragment ended without ending its message: go on.
+                    None => continue,
+                }
+            }
+            let rest = input.get(*pos..).unwrap_or_default();
+            if rest.is_empty() {
+                return Ok(None);
+            }
+            if self.close_received {
+                // §5.5.1: "The application MUST NOT send any more data frames
+                // after sending a Close frame." Nothing may follow it.
+                return Err(ProtocolError::DataAfterClose);
+            }
+            let header = if self.head_len == 0 {
+                match parse_header(rest)? {
+                    Some((header, n)) => {
+                        *pos += n;
+                        header
+                    }
+                    None => {
+                        self.stash_header_bytes(input, pos);
+                        return Ok(None);
+                    }
+                }
+            } else {
+                self.stash_header_bytes(input, pos);
+                let stashed = self
+                    .head
+                    .get(..usize::from(self.head_len))
+                    .unwrap_or_default();
+                match parse_header(stashed)? {
+                    Some((header, _)) => {
+                        self.head_len = 0;
+                        header
+                    }
+                    None => return Ok(None),
+                }
+            };
+            self.check_sequence(&header)?;
+            // Fast path: a whole message or control frame in the input.
+            let available = input.len().saturating_sub(*pos) as u64;
+            let whole_message =
+                header.opcode.is_control() || (header.fin && header.opcode != OpCode::Continuation);
+            if whole_message && available >= header.payload_len {
+                let start = *pos;
+                let end = start + header.payload_len as usize; // <= input.len(), checked above
+                if let (Some(key), Some(payload)) = (header.mask, input.get_mut(start..end)) {
+                    apply_mask(payload, key, 0);
+                }
+                *pos = end;
+                return Ok(Some(Found::Input(header.opcode, start, end)));
+            }
+            self.start_streaming(&header);
+            if header.payload_len == 0 {
+                // An empty frame that does not finish a message (e.g. a
+                // non-final empty fragment, or an empty final continuation).
+                if let Some(found) = self.finish_frame(header.opcode, header.fin)? {
+                    return Ok(Some(found));
+                }
+            }
+        }
+    }
+
+    /// Copy header bytes from the input into `self.head`, no more than the
+    /// header needs (its length is known from the second byte).
+    fn stash_header_bytes(&mut self, input: &[u8], pos: &mut usize) {
+        let have = usize::from(self.head_len);
+        let need = match (self.head.first(), self.head.get(1)) {
+            (_, Some(b1)) if have >= 2 => header_len(*b1),
+            _ => 2,
+        };
+        let rest = input.get(*pos..).unwrap_or_default();
+        let take = need.saturating_sub(have).min(rest.len());
+        if let (Some(dst), Some(src)) = (self.head.get_mut(have..have + take), rest.get(..take)) {
+            dst.copy_from_slice(src);
+        }
+        self.head_len = (have + take) as u8;
+        *pos += take;
+        if self.head_len == 2 && take > 0 && rest.len() > take {
+            // Now the full length is known: take the rest of the header too.
+            self.stash_header_bytes(input, pos);
+        }
+    }
+
+    /// RFC 6455 §5.4 and §5.5: header rules, the order of fragments, and our size limit.
+    fn check_sequence(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        header.check(self.role)?;
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => {
+                // §5.4: fragments of one message may not be interleaved with another.
+                if self.message_opcode.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if header.payload_len > self.max_message_size as u64 {
+                    return Err(ProtocolError::MessageTooBig);
+                }
+            }
+            OpCode::Continuation => {
+                if self.message_opcode.is_none() {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                }
+                // The limit holds after reassembly, however the message is cut.
+                let total = (self.message.len() as u64).checked_add(header.payload_len);
+                if total.map_or(true, |t| t > self.max_message_size as u64) {
+                    return Err(ProtocolError::MessageTooBig);
+                }
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {}
+        }
+        Ok(())
+    }
+
+    fn start_streaming(&mut self, header: &FrameHeader) {
+        if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            self.message_opcode = Some(header.opcode);
+            self.utf8_valid = 0;
+        }
+        self.streaming = Some(Streaming {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            remaining: header.payload_len,
+            done: 0,
+        });
+    }
+
+    fn stream_payload(
+        &mut self,
+        mut frame: Streaming,
+        input: &mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Found>, ProtocolError> {
+        let rest = input.get_mut(*pos..).unwrap_or_default();
+        let take = usize::try_from(frame.remaining)
+            .unwrap_or(usize::MAX)
+            .min(rest.len());
+        let chunk = rest.get_mut(..take).unwrap_or_default();
+        if let Some(key) = frame.mask {
+            apply_mask(chunk, key, (frame.done % 4) as usize);
+        }
+        *pos += take;
+        frame.remaining -= take as u64;
+        frame.done += take as u64;
+        self.streaming = Some(frame);
+        if frame.opcode.is_control() {
+            self.control.extend_from_slice(chunk);
+        } else {
+            self.message.extend_from_slice(chunk);
+            if self.message_opcode == Some(OpCode::Text) {
+                self.check_utf8_so_far()?;
+            }
+        }
+        if frame.remaining > 0 {
+            return Ok(None);
+        }
+        self.finish_frame(frame.opcode, frame.fin)
+    }
+
+    /// The current frame's payload is complete.
+    fn finish_frame(&mut self, opcode: OpCode, fin: bool) -> Result<Option<Found>, ProtocolError> {
+        self.streaming = None;
+        if opcode.is_control() {
+            return Ok(Some(Found::Control(opcode)));
+        }
+        if !fin {
+            return Ok(None);
+        }
+        let message_opcode = self.message_opcode.take().unwrap_or(OpCode::Binary);
+        if message_opcode == OpCode::Text && self.utf8_valid != self.message.len() {
+            // The message ends inside a UTF-8 sequence.
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        Ok(Some(Found::Message(message_opcode)))
+    }
+
+    /// Fail fast (§8.1): an invalid sequence fails the connection as soon as
+    /// it arrives, not when the message ends. Only the unchecked tail is read.
+    fn check_utf8_so_far(&mut self) -> Result<(), ProtocolError> {
+        let tail = self.message.get(self.utf8_valid..).unwrap_or_default();
+        match std::str::from_utf8(tail) {
+            Ok(_) => self.utf8_valid = self.message.len(),
+            // An incomplete sequence at the end may still be completed.
+            Err(e) if e.error_len().is_none() => self.utf8_valid += e.valid_up_to(),
+            Err(_) => return Err(ProtocolError::InvalidUtf8),
+        }
+        Ok(())
+    }
+}
+
+/// Turn a complete payload into a message, checking what its opcode requires.
+fn to_message(opcode: OpCode, payload: &[u8]) -> Result<Message<'_>, ProtocolError> {
+    Ok(match opcode {
+        // §8.1: text must be valid UTF-8 (the check is fast for a whole slice).
+        OpCode::Text => {
+            Message::Text(std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
+        }
+        OpCode::Binary | OpCode::Continuation => Message::Binary(payload),
+        OpCode::Ping => Message::Ping(payload),
+        OpCode::Pong => Message::Pong(payload),
+        OpCode::Close => match payload {
+            [] => Message::Close(None, ""),
+            // §5.5.1: a body, if present, starts with a 2-byte status code.
+            [_] => return Err(ProtocolError::BadClosePayload),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_valid_on_wire() {
+                    return Err(ProtocolError::BadCloseCode(code.0));
+                }
+                // §5.5.1: the reason "is not guaranteed to be human readable"
+                // but it is UTF-8-encoded data; invalid UTF-8 is 1007.
+                let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+                Message::Close(Some(code), reason)
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::super::frame::encode_frame;
+    use super::super::fuzzing::{decode_all, decode_chunks, Event};
+    use super::*;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    fn masked(fin: bool, op: OpCode, payload: &[u8]) -> Vec<u8> {
+        encode_frame(fin, op, Some(KEY), payload)
+    }
+
+    /// Decode `input` whole, at every split point, and byte by byte; all must agree.
+    fn decode_every_way(role: Role, max: usize, input: &[u8]) -> Vec<Event> {
+        let whole = decode_all(role, max, input);
+        for cut in 0..=input.len() {
+            let (a, b) = input.split_at(cut);
+            assert_eq!(decode_chunks(role, max, &[a, b]), whole, "split at {cut}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(decode_chunks(role, max, &bytes), whole, "byte by byte");
+        whole
+    }
+
+    #[test]
+    fn rfc_5_7_masked_text() {
+        let input = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        assert_eq!(
+            decode_every_way(Role::Server, 1000, &input),
+            vec![Event::Text("Hello".into())]
+        );
+    }
+
+    #[test]
+    fn rfc_5_7_unmasked_examples_in_client_role() {
+        let text = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        assert_eq!(
+            decode_every_way(Role::Client, 1000, &text),
+            vec![Event::Text("Hello".into())]
+        );
+        // A fragmented unmasked text message: "Hel" then "lo".
+        let frags = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
+        assert_eq!(
+            decode_every_way(Role::Client, 1000, &frags),
+            vec![Event::Text("Hello".into())]
+        );
+        // Unmasked ping with "Hello".
+        let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+        assert_eq!(
+            decode_every_way(Role::Client, 1000, &ping),
+            vec![Event::Ping(b"Hello".to_vec())]
+        );
+        // 256 bytes and 64 KiB of binary data in a single unmasked frame.
+        for len in [256usize, 65536] {
+            let frame = encode_frame(true, OpCode::Binary, None, &vec![7u8; len]);
+            assert_eq!(
+                &frame[..2],
+                if len == 256 {
+                    &[0x82, 0x7e][..]
+                } else {
+                    &[0x82, 0x7f][..]
+                }
+            );
+            let events = decode_all(Role::Client, 1 << 20, &frame);
+            assert_eq!(events, vec![Event::Binary(vec![7u8; len])]);
+        }
+    }
+
+    #[test]
+    fn rfc_5_7_masked_pong() {
+        let pong = [
+            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        assert_eq!(
+            decode_every_way(Role::Server, 1000, &pong),
+            vec![Event::Pong(b"Hello".to_vec())]
+        );
+    }
+
+    #[test]
+    fn control_frames_between_fragments() {
+        let mut input = masked(false, OpCode::Text, b"fra");
+        input.extend(masked(true, OpCode::Ping, b"p"));
+        input.extend(masked(false, OpCode::Continuation, b"gm"));
+        input.extend(masked(true, OpCode::Pong, b""));
+        input.extend(masked(true, OpCode::Continuation, b"ent"));
+        input.extend(masked(true, OpCode::Binary, &[1, 2]));
+        let events = decode_every_way(Role::Server, 1000, &input);
+        assert_eq!(
+            events,
+            vec![
+                Event::Ping(b"p".to_vec()),
+                Event::Pong(vec![]),
+                Event::Text("fragment".into()),
+                Event::Binary(vec![1, 2])
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_fragments_and_empty_messages() {
+        let mut input = masked(false, OpCode::Text, b"");
+        input.extend(masked(false, OpCode::Continuation, b""));
+        input.extend(masked(true, OpCode::Continuation, b""));
+        input.extend(masked(true, OpCode::Binary, b""));
+        let events = decode_every_way(Role::Server, 10, &input);
+        assert_eq!(
+            events,
+            vec![Event::Text(String::new()), Event::Binary(vec![])]
+        );
+    }
+
+    #[test]
+    fn protocol_errors_carry_their_close_codes() {
+        let cases: Vec<(Vec<u8>, ProtocolError)> = vec![
+            (
+                encode_frame(true, OpCode::Text, None, b"hi"),
+                ProtocolError::BadMasking,
+            ),
+            (vec![0xc1, 0x80, 0, 0, 0, 0], ProtocolError::ReservedBits),
+            (
+                vec![0x83, 0x80, 0, 0, 0, 0],
+                ProtocolError::ReservedOpcode(3),
+            ),
+            (
+                vec![0x8b, 0x80, 0, 0, 0, 0],
+                ProtocolError::ReservedOpcode(0xb),
+            ),
+            (
+                masked(true, OpCode::Ping, &[0; 126]),
+                ProtocolError::ControlTooLong,
+            ),
+            (
+                masked(false, OpCode::Ping, b""),
+                ProtocolError::FragmentedControl,
+            ),
+            (
+                masked(true, OpCode::Continuation, b"x"),
+                ProtocolError::UnexpectedContinuation,
+            ),
+            (
+                [
+                    masked(false, OpCode::Text, b"a"),
+                    masked(true, OpCode::Text, b"b"),
+                ]
+                .concat(),
+                ProtocolError::ExpectedContinuation,
+            ),
+            (
+                masked(true, OpCode::Close, &[3]),
+                ProtocolError::BadClosePayload,
+            ),
+            (
+                masked(true, OpCode::Close, &[0x03, 0xed]),
+                ProtocolError::BadCloseCode(1005),
+            ),
+            (
+                masked(true, OpCode::Close, &[0x03, 0xe8, 0xff]),
+                ProtocolError::InvalidUtf8,
+            ),
+            (
+                masked(true, OpCode::Text, &[0xc0, 0xaf]),
+                ProtocolError::InvalidUtf8,
+            ),
+            (
+                masked(true, OpCode::Binary, &[0; 11]),
+                ProtocolError::MessageTooBig,
+            ),
+            (
+                [
+                    masked(false, OpCode::Binary, &[0; 6]),
+                    masked(true, OpCode::Continuation, &[0; 5]),
+                ]
+                .concat(),
+                ProtocolError::MessageTooBig,
+            ),
+            (
+                [&[0x82u8, 0xff][..], &[0x80, 0, 0, 0, 0, 0, 0, 0], &KEY].concat(),
+                ProtocolError::LengthMsbSet,
+            ),
+            (
+                [
+                    masked(true, OpCode::Close, &[]),
+                    masked(true, OpCode::Text, b"late"),
+                ]
+                .concat(),
+                ProtocolError::DataAfterClose,
+            ),
+        ];
+        for (input, expected) in cases {
+            let events = decode_every_way(Role::Server, 10, &input);
+            assert_eq!(events.last(), Some(&Event::Error(expected)), "{input:02x?}");
+        }
+        assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
+        assert_eq!(ProtocolError::MessageTooBig.close_code(), CloseCode(1009));
+        assert_eq!(ProtocolError::BadMasking.close_code(), CloseCode(1002));
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_in_the_first_fragment() {
+        // U+110000 (F4 90 80 80) is past the last code point: the second byte
+        // already proves it invalid, before the message or even the frame ends.
+        let first = masked(false, OpCode::Text, &[b'o', b'k', 0xf4, 0x90]);
+        let mut dec = Decoder::new(Role::Server, 1000);
+        let mut buf = first.clone();
+        let mut pos = 0;
+        assert_eq!(
+            dec.next_message(&mut buf, &mut pos),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        // A single frame streamed in pieces fails on the piece with the bad byte.
+        let frame = masked(
+            true,
+            OpCode::Text,
+            &[b'a', b'b', 0xed, 0xa0, 0x80, b'c', b'd'],
+        );
+        let mut dec = Decoder::new(Role::Server, 1000);
+        let mut head = frame[..9].to_vec(); // header (6) + "ab" + 0xed
+        let mut pos = 0;
+        assert_eq!(dec.next_message(&mut head, &mut pos), Ok(None));
+        let mut next = frame[9..10].to_vec(); // 0xa0: a surrogate, never valid
+        let mut pos = 0;
+        assert_eq!(
+            dec.next_message(&mut next, &mut pos),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        // ... and every later call says so too.
+        let mut more = masked(true, OpCode::Text, b"fine");
+        let mut pos = 0;
+        assert_eq!(
+            dec.next_message(&mut more, &mut pos),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn utf8_split_across_fragments_is_valid() {
+        let s = "κόσμε";
+        let bytes = s.as_bytes();
+        for cut in 0..=bytes.len() {
+            let input = [
+                masked(false, OpCode::Text, &bytes[..cut]),
+                masked(true, OpCode::Continuation, &bytes[cut..]),
+            ]
+            .concat();
+            assert_eq!(
+                decode_all(Role::Server, 100, &input),
+                vec![Event::Text(s.into())],
+                "cut {cut}"
+            );
+        }
+        // A message that ends inside a sequence is invalid.
+        let input = masked(true, OpCode::Text, &bytes[..bytes.len() - 1]);
+        assert_eq!(
+            decode_all(Role::Server, 100, &input),
+            vec![Event::Error(ProtocolError::InvalidUtf8)]
+        );
+    }
+
+    #[test]
+    fn huge_declared_length_fails_before_any_payload() {
+        // 2^62 bytes declared: over the limit at once, nothing reserved.
+        let mut dec = Decoder::new(Role::Server, 1 << 20);
+        let mut input = [&[0x82u8, 0xff][..], &(1u64 << 62).to_be_bytes(), &KEY].concat();
+        let mut pos = 0;
+        assert_eq!(
+            dec.next_message(&mut input, &mut pos),
+            Err(ProtocolError::MessageTooBig)
+        );
+        assert_eq!(dec.buffered_capacity(), 0);
+    }
+
+    #[test]
+    fn buffers_are_freed_after_a_buffered_message() {
+        let frame = masked(true, OpCode::Binary, &[5u8; 300]);
+        let mut dec = Decoder::new(Role::Server, 1000);
+        let (a, b) = frame.split_at(100);
+        let (mut a, mut b) = (a.to_vec(), b.to_vec());
+        let mut pos = 0;
+        assert_eq!(dec.next_message(&mut a, &mut pos), Ok(None));
+        assert!(!dec.is_idle());
+        let mut pos = 0;
+        assert_eq!(
+            dec.next_message(&mut b, &mut pos),
+            Ok(Some(Message::Binary(&[5u8; 300])))
+        );
+        let mut empty: [u8; 0] = [];
+        let mut pos = 0;
+        assert_eq!(dec.next_message(&mut empty, &mut pos), Ok(None));
+        assert!(dec.is_idle());
+        assert_eq!(dec.buffered_capacity(), 0);
+    }
+}

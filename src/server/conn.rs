@@ -1,0 +1,122 @@
+//! One client connection: its socket, where it is in its life, and the
+//! little state it keeps between reads.
+//!
+//! Kept small on purpose (see the size test): an idle open connection owns
+//! no heap buffers. The decoder is boxed only while a frame spans reads, the
+//! HTTP buffer only lives until the upgrade, and the outbox's queue is freed
+//! when the connection goes quiet.
+
+use super::outbox::Outbox;
+use super::stats::Reason;
+use crate::proto::handshake::HeadScanner;
+use crate::proto::Decoder;
+use mio::net::TcpStream;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Receiving an HTTP request (or idle between keep-alive requests).
+    Http,
+    /// An open WebSocket.
+    Open,
+    /// We sent a close frame and wait for the peer's (RFC 6455 §7.1.2).
+    Closing,
+    /// Nothing more to say: once the outbox is written we send FIN, discard
+    /// what the peer still sends, and close on its FIN or at `close_timeout`
+    /// (closing with unread input would send RST and could lose our last bytes).
+    Linger,
+}
+
+/// Which endpoint an open WebSocket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/echo`: every message comes back unchanged.
+    Echo,
+}
+
+/// The partial HTTP request of a connection in [`Phase::Http`].
+#[derive(Debug, Default)]
+pub struct HttpIn {
+    /// Bytes received of the request (head and body), and maybe the next ones.
+    pub buf: Vec<u8>,
+    /// Where the end of the head search stands.
+    pub scanner: HeadScanner,
+}
+
+/// A connection in the server's slab.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket.
+    pub socket: TcpStream,
+    /// Unique for the server's life (slab keys are reused); the `conn` of `welcome`.
+    pub id: u64,
+    /// Where it is.
+    pub phase: Phase,
+    /// The endpoint, once upgraded.
+    pub endpoint: Option<Endpoint>,
+    /// Frames to write.
+    pub outbox: Outbox,
+    /// Decoder state, only while a frame or message spans reads.
+    pub decoder: Option<Box<Decoder>>,
+    /// The request being received, only in [`Phase::Http`].
+    pub http: Option<Box<HttpIn>>,
+    /// Milliseconds since server start when bytes last arrived.
+    pub last_seen_ms: u64,
+    /// The tick of this connection's live timer entry.
+    pub timer_tick: u32,
+    /// A ping was sent since the peer was last heard.
+    pub ping_sent: bool,
+    /// Registered for WRITABLE (only while bytes remain unsent).
+    pub wants_writable: bool,
+    /// In the server's dirty list this turn.
+    pub dirty: bool,
+    /// We already sent FIN.
+    pub write_shut: bool,
+    /// Removal is scheduled for the end of the turn.
+    pub doomed: bool,
+    /// Why it is ending, once that is decided (for the disconnect metrics).
+    pub reason: Option<Reason>,
+}
+
+impl Conn {
+    /// A freshly accepted connection, waiting for its request.
+    pub fn new(socket: TcpStream, id: u64, now_ms: u64) -> Conn {
+        Conn {
+            socket,
+            id,
+            phase: Phase::Http,
+            endpoint: None,
+            outbox: Outbox::default(),
+            decoder: None,
+            http: Some(Box::default()),
+            last_seen_ms: now_ms,
+            timer_tick: 0,
+            ping_sent: false,
+            wants_writable: false,
+            dirty: false,
+            write_shut: false,
+            doomed: false,
+            reason: None,
+        }
+    }
+
+    /// An upgraded WebSocket that still takes messages.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open && !self.doomed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_stays_small() {
+        // Every byte here is paid 100,000 times. Grow it only on purpose.
+        assert!(
+            std::mem::size_of::<Conn>() <= 112,
+            "Conn is {} bytes",
+            std::mem::size_of::<Conn>()
+        );
+    }
+}

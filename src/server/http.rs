@@ -1,0 +1,196 @@
+//! HTTP requests on the shared listener: finding the request, routing it,
+//! answering it or upgrading the connection. Every error answer is JSON.
+
+use super::conn::{Endpoint, Phase};
+use super::{ms, Reason, Server};
+use crate::proto::handshake::{self, parse_request, HeadScanner, Request, MAX_HEAD};
+use crate::proto::HttpError;
+use std::rc::Rc;
+
+/// Request bodies up to 1 MiB (SPEC §1): a publish of a big notification
+/// fits; anything larger is refused with 413 before it is buffered.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What the router needs of a request, owned (the buffer it came from is
+/// consumed before the answer is built).
+#[derive(Debug)]
+pub(super) struct OwnedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub keep_alive: bool,
+    pub wants_upgrade: bool,
+    /// The `Sec-WebSocket-Accept` value, or why the upgrade is invalid.
+    pub upgrade: Result<String, HttpError>,
+}
+
+impl OwnedRequest {
+    fn from_request(r: &Request<'_>) -> OwnedRequest {
+        OwnedRequest {
+            method: r.method.to_owned(),
+            path: r.path.to_owned(),
+            query: r.query.to_owned(),
+            keep_alive: r.keep_alive(),
+            wants_upgrade: r.wants_upgrade(),
+            upgrade: r.validate_upgrade(),
+        }
+    }
+}
+
+impl Server {
+    pub(super) fn on_http_bytes(&mut self, key: usize, data: &[u8]) {
+        let Some(http) = self.conns.get_mut(key).and_then(|c| c.http.as_mut()) else {
+            return;
+        };
+        if http.buf.len() + data.len() > MAX_HEAD + MAX_BODY {
+            let err = if http.scanner.scan(&http.buf).ok().flatten().is_some() {
+                HttpError::PayloadTooLarge
+            } else {
+                HttpError::HeadersTooLarge
+            };
+            self.http_error(key, err, false);
+            return;
+        }
+        http.buf.extend_from_slice(data);
+        self.process_http(key);
+    }
+
+    /// Answer every complete request in the buffer (keep-alive pipelining).
+    fn process_http(&mut self, key: usize) {
+        loop {
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if conn.phase != Phase::Http || conn.doomed {
+                return;
+            }
+            let Some(http) = conn.http.as_mut() else {
+                return;
+            };
+            if http.buf.is_empty() {
+                return;
+            }
+            let head_len = match http.scanner.scan(&http.buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return,
+                Err(e) => return self.http_error(key, e, false),
+            };
+            let parsed = parse_request(http.buf.get(..head_len).unwrap_or_default());
+            let (req, content_length, chunked) = match parsed {
+                Ok(r) => (
+                    OwnedRequest::from_request(&r),
+                    r.content_length,
+                    r.has_transfer_encoding,
+                ),
+                Err(e) => return self.http_error(key, e, false),
+            };
+            if chunked {
+                return self.http_error(key, HttpError::LengthRequired, req.wants_upgrade);
+            }
+            let body_len = match usize::try_from(content_length.unwrap_or(0)) {
+                Ok(n) if n <= MAX_BODY => n,
+                _ => return self.http_error(key, HttpError::PayloadTooLarge, req.wants_upgrade),
+            };
+            let consumed = head_len + body_len;
+            if http.buf.len() < consumed {
+                return; // the body is still arriving
+            }
+            let body: Vec<u8> = http
+                .buf
+                .get(head_len..consumed)
+                .unwrap_or_default()
+                .to_vec();
+            let rest: Vec<u8> = http.buf.get(consumed..).unwrap_or_default().to_vec();
+            http.buf = rest;
+            http.scanner = HeadScanner::default();
+            self.route(key, req, body);
+        }
+    }
+
+    fn route(&mut self, key: usize, req: OwnedRequest, _body: Vec<u8>) {
+        match req.path.as_str() {
+            "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
+            "/healthz" => {
+                if req.method != "GET" && req.method != "HEAD" {
+                    return self.http_error(key, HttpError::MethodNotAllowed, false);
+                }
+                self.http_reply(key, 200, "text/plain", b"ok".to_vec(), req.keep_alive);
+            }
+            _ => self.http_error(key, HttpError::NotFound, req.wants_upgrade),
+        }
+    }
+
+    /// Switch the connection to WebSocket (RFC 6455 §4.2.2) if the handshake is valid.
+    fn upgrade(&mut self, key: usize, req: OwnedRequest, endpoint: Endpoint) {
+        let accept = match req.upgrade {
+            Ok(accept) => accept,
+            Err(e) => return self.http_error(key, e, true),
+        };
+        if self.ws_open >= self.max_connections {
+            self.stats.handshakes_failed += 1;
+            let body = br#"{"error":"too many connections"}"#.to_vec();
+            let reply =
+                handshake::response(503, "application/json", &body, false, "Retry-After: 1\r\n");
+            self.set_reason(key, Reason::Http);
+            return self.linger_after(key, Some(Rc::from(reply)));
+        }
+        let now = self.now_ms;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let leftover = conn.http.take().map(|h| h.buf).unwrap_or_default();
+        conn.phase = Phase::Open;
+        conn.endpoint = Some(endpoint);
+        conn.last_seen_ms = now;
+        self.ws_open += 1;
+        self.stats.handshakes_ok += 1;
+        self.send(key, Rc::from(handshake::switching_protocols(&accept)));
+        let ping_check = now + ms(self.cfg.ping_interval);
+        self.schedule(key, ping_check);
+        self.on_ws_open(key, &req.query);
+        // Bytes that came right behind the request are the first frames.
+        if !leftover.is_empty() {
+            let mut leftover = leftover;
+            self.on_ws_bytes(key, &mut leftover);
+        }
+    }
+
+    /// A plain HTTP answer; the connection stays for the next request if
+    /// `keep_alive`, else it closes once the answer is written.
+    pub(super) fn http_reply(
+        &mut self,
+        key: usize,
+        status: u16,
+        content_type: &str,
+        body: Vec<u8>,
+        keep_alive: bool,
+    ) {
+        let reply = Rc::from(handshake::response(
+            status,
+            content_type,
+            &body,
+            keep_alive,
+            "",
+        ));
+        if keep_alive {
+            self.send(key, reply);
+            let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
+            self.schedule(key, deadline);
+        } else {
+            self.set_reason(key, Reason::Http);
+            self.linger_after(key, Some(reply));
+        }
+    }
+
+    /// The JSON error answer, then close.
+    pub(super) fn http_error(&mut self, key: usize, err: HttpError, was_upgrade: bool) {
+        if was_upgrade {
+            self.stats.handshakes_failed += 1;
+        }
+        if let Some(conn) = self.conns.get(key) {
+            log::debug!("conn {}: HTTP {err}", conn.id);
+        }
+        self.set_reason(key, Reason::Http);
+        self.linger_after(key, Some(Rc::from(handshake::error_response(err))));
+    }
+}

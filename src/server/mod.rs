@@ -1,0 +1,708 @@
+//! The server: one `mio` poll loop that owns every socket.
+//!
+//! Rule of this layer: it is the only code that reads or writes sockets, and
+//! it never writes in the middle of handling input. One turn:
+//! 1. poll (the timeout is the next timer, or zero if work is pending);
+//! 2. accept (bounded), read every readable socket into one shared scratch
+//!    buffer and act on what arrived: acting queues shared frames into
+//!    outboxes and marks connections dirty;
+//! 3. expire due timers;
+//! 4. flush every dirty connection once with `write_vectored` (a byte budget
+//!    each); WRITABLE is registered only where bytes remain;
+//! 5. remove doomed connections, after the batch, because slab keys are reused.
+
+mod conn;
+mod http;
+mod outbox;
+mod stats;
+pub mod sys;
+mod timers;
+mod ws;
+
+pub use stats::{Reason, Stats};
+
+use crate::config::Config;
+use crate::proto::frame::{close_payload, encode_frame, OpCode};
+use crate::proto::CloseCode;
+use conn::{Conn, Phase};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timers::{Entry, TimerWheel};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
+
+/// The shared read buffer: 64 KiB takes a whole socket receive burst in
+/// one `read` on loopback and is paid once per server, not per connection.
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// Bytes one connection may read per turn before others get their turn.
+const READ_BUDGET: usize = 256 * 1024;
+/// Bytes one connection may write per turn (Redis caps a client's flush the
+/// same way so one fast reader cannot starve the loop).
+const WRITE_BUDGET: usize = 1024 * 1024;
+/// Connections accepted per turn before the loop serves the others.
+const ACCEPT_BATCH: usize = 512;
+/// Descriptors kept back from `max_connections` for HTTP answers (503s
+/// included), the listener, epoll, the signal pipe and stdio.
+const FD_RESERVE: u64 = 64;
+/// Timer granularity: fine enough for sub-second test timeouts, coarse
+/// enough that an idle server wakes only ten times a second.
+const TICK_MS: u64 = 100;
+/// Wheel slots: 1024 ticks of 100 ms cover 102 s, more than any default.
+const WHEEL_SLOTS: usize = 1024;
+/// Seconds between stats lines in the log.
+const STATS_EVERY_MS: u64 = 30_000;
+/// Back-off after the process ran out of descriptors on accept.
+const ACCEPT_BACKOFF_MS: u64 = 100;
+
+/// Asks a running server to shut down (from another thread, e.g. a test).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    /// Start the graceful shutdown: close 1001 to everyone, then exit.
+    pub fn shutdown(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// Frames every connection may need, encoded once.
+struct SharedFrames {
+    ping: Rc<[u8]>,
+}
+
+/// The server. See the module docs for the turn.
+pub struct Server {
+    cfg: Config,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    conns: Slab<Conn>,
+    scratch: Vec<u8>,
+    wheel: TimerWheel,
+    due: Vec<Entry>,
+    dirty: Vec<usize>,
+    doomed: Vec<usize>,
+    pending_reads: Vec<usize>,
+    accept_pending: bool,
+    accept_paused_until: Option<u64>,
+    reserve: sys::ReserveFd,
+    started: Instant,
+    now_ms: u64,
+    next_id: u64,
+    ws_open: usize,
+    max_connections: usize,
+    shutdown: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    signals: Option<mio::net::UnixStream>,
+    draining_until: Option<u64>,
+    next_stats_ms: u64,
+    frames: SharedFrames,
+    /// The counters.
+    pub stats: Stats,
+}
+
+impl Server {
+    /// Bind the listener and prepare the loop (raises RLIMIT_NOFILE and
+    /// lowers `max_connections` to fit it).
+    pub fn bind(cfg: Config) -> io::Result<Server> {
+        let addr = cfg
+            .listen_addr()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let nofile = sys::raise_nofile_limit();
+        let fit = usize::try_from(nofile.saturating_sub(FD_RESERVE))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let max_connections = cfg.max_connections.min(fit);
+        if max_connections < cfg.max_connections {
+            log::warn!(
+                "max_connections lowered from {} to {} (RLIMIT_NOFILE {nofile})",
+                cfg.max_connections,
+                max_connections
+            );
+        }
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(addr)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let local_addr = listener.local_addr()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Server {
+            cfg,
+            poll,
+            listener: Some(listener),
+            local_addr,
+            conns: Slab::new(),
+            scratch: vec![0; SCRATCH_SIZE],
+            wheel: TimerWheel::new(TICK_MS, WHEEL_SLOTS),
+            due: Vec::new(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            pending_reads: Vec::new(),
+            accept_pending: false,
+            accept_paused_until: None,
+            reserve: sys::ReserveFd::new(),
+            started: Instant::now(),
+            now_ms: 0,
+            next_id: 1,
+            ws_open: 0,
+            max_connections,
+            shutdown: Arc::new(AtomicBool::new(false)),
+            waker,
+            signals: None,
+            draining_until: None,
+            next_stats_ms: STATS_EVERY_MS,
+            frames: SharedFrames {
+                ping: Rc::from(encode_frame(true, OpCode::Ping, None, b"")),
+            },
+            stats: Stats::default(),
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `max_connections` after fitting it to RLIMIT_NOFILE.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            flag: self.shutdown.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// Make SIGTERM and SIGINT start the graceful shutdown (for the daemon;
+    /// tests use [`Server::shutdown_handle`]).
+    pub fn install_signal_handlers(&mut self) -> io::Result<()> {
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, write.try_clone()?)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, write)?;
+        let mut read = mio::net::UnixStream::from_std(read);
+        self.poll
+            .registry()
+            .register(&mut read, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(read);
+        Ok(())
+    }
+
+    /// Run until shut down; returns when every connection is closed or
+    /// `close_timeout` passed after the shutdown began.
+    pub fn run(&mut self) -> io::Result<()> {
+        log::info!(
+            "listening on {} (max_connections {})",
+            self.local_addr,
+            self.max_connections
+        );
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            self.now_ms = self.started.elapsed().as_millis() as u64;
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_pending = true,
+                    WAKER => {}
+                    SIGNALS => self.drain_signals(),
+                    Token(key) => {
+                        if event.is_writable() {
+                            self.mark_dirty(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_conn(key);
+                        }
+                    }
+                }
+            }
+            if self.shutdown.load(Ordering::SeqCst) && self.draining_until.is_none() {
+                self.begin_shutdown();
+            }
+            self.accept_connections();
+            for key in std::mem::take(&mut self.pending_reads) {
+                self.read_conn(key);
+            }
+            self.expire_timers();
+            self.flush_dirty();
+            self.reap();
+            if self.now_ms >= self.next_stats_ms {
+                self.next_stats_ms = self.now_ms + STATS_EVERY_MS;
+                self.log_stats();
+            }
+            if let Some(until) = self.draining_until {
+                if self.conns.is_empty() || self.now_ms >= until {
+                    log::info!("shutdown complete ({} connections left)", self.conns.len());
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.pending_reads.is_empty()
+            || !self.dirty.is_empty()
+            || (self.accept_pending && self.accept_paused_until.is_none())
+        {
+            return Some(Duration::ZERO);
+        }
+        let mut ms = self.next_stats_ms.saturating_sub(self.now_ms);
+        if let Some(t) = self.wheel.next_timeout_ms(self.now_ms) {
+            ms = ms.min(t);
+        }
+        if let Some(t) = self.accept_paused_until {
+            ms = ms.min(t.saturating_sub(self.now_ms));
+        }
+        if let Some(t) = self.draining_until {
+            ms = ms.min(t.saturating_sub(self.now_ms));
+        }
+        Some(Duration::from_millis(ms))
+    }
+
+    fn log_stats(&self) {
+        let s = &self.stats;
+        log::info!(
+            "stats: connections {} (websocket {}), messages in {} out {}, bytes in {} out {}, rss {} KiB",
+            self.conns.len(),
+            self.ws_open,
+            s.messages_received,
+            s.messages_delivered,
+            s.bytes_received,
+            s.bytes_sent,
+            sys::rss_bytes() / 1024
+        );
+    }
+
+    fn drain_signals(&mut self) {
+        let mut buf = [0u8; 64];
+        if let Some(sig) = self.signals.as_mut() {
+            while matches!(sig.read(&mut buf), Ok(n) if n > 0) {}
+        }
+        log::info!("signal received: shutting down");
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// SPEC §5: stop accepting, close 1001 to every connection, wait up to
+    /// `close_timeout`.
+    fn begin_shutdown(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_pending = false;
+        self.draining_until = Some(self.now_ms + ms(self.cfg.close_timeout));
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            match self.conns.get(key).map(|c| c.phase) {
+                Some(Phase::Open) => {
+                    self.set_reason(key, Reason::Shutdown);
+                    self.start_close(key, CloseCode::GOING_AWAY, "server shutting down");
+                }
+                Some(Phase::Http) => self.doom(key, Reason::Shutdown),
+                _ => {}
+            }
+        }
+    }
+
+    // ----- accepting -------------------------------------------------------
+
+    fn accept_connections(&mut self) {
+        if !self.accept_pending {
+            return;
+        }
+        if let Some(until) = self.accept_paused_until {
+            if self.now_ms < until {
+                return;
+            }
+            self.accept_paused_until = None;
+        }
+        for _ in 0..ACCEPT_BATCH {
+            let Some(listener) = self.listener.as_ref() else {
+                self.accept_pending = false;
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.add_connection(socket, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                    // Out of descriptors: use the reserve to take one pending
+                    // connection off the backlog and close it, so the listener
+                    // does not stay readable and spin the loop.
+                    self.reserve.release();
+                    if let Ok((socket, _)) = listener.accept() {
+                        drop(socket);
+                    }
+                    if !self.reserve.reacquire() {
+                        log::warn!(
+                            "out of file descriptors: pausing accept for {ACCEPT_BACKOFF_MS} ms"
+                        );
+                        self.accept_paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
+                        return;
+                    }
+                }
+                Err(e) => log::debug!("accept: {e}"),
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut socket: TcpStream, _peer: SocketAddr) {
+        let _ = socket.set_nodelay(true);
+        let id = self.next_id;
+        self.next_id += 1;
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, Token(key), Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        entry.insert(Conn::new(socket, id, self.now_ms));
+        let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
+        self.schedule(key, deadline);
+        // Bytes may already be waiting (edge-triggered: no event would come).
+        self.pending_reads.push(key);
+    }
+
+    // ----- reading ---------------------------------------------------------
+
+    fn read_conn(&mut self, key: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut budget = READ_BUDGET;
+        while let Some(conn) = self.conns.get_mut(key) {
+            if conn.doomed {
+                break;
+            }
+            match conn.socket.read(&mut scratch) {
+                Ok(0) => {
+                    self.on_eof(key);
+                    break;
+                }
+                Ok(n) => {
+                    conn.last_seen_ms = self.now_ms;
+                    conn.ping_sent = false;
+                    self.stats.bytes_received += n as u64;
+                    if let Some(data) = scratch.get_mut(..n) {
+                        self.on_bytes(key, data);
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.pending_reads.push(key);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.doom(key, Reason::Gone);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    fn on_bytes(&mut self, key: usize, data: &mut [u8]) {
+        let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
+            return;
+        };
+        match phase {
+            Phase::Http => self.on_http_bytes(key, data),
+            Phase::Open | Phase::Closing => self.on_ws_bytes(key, data),
+            // After our last word only the peer's FIN matters.
+            Phase::Linger => {}
+        }
+    }
+
+    fn on_eof(&mut self, key: usize) {
+        let reason = match self.conns.get(key).map(|c| c.phase) {
+            Some(Phase::Linger) => Reason::Normal,
+            Some(Phase::Http) => Reason::Http,
+            _ => Reason::Gone,
+        };
+        self.doom(key, reason);
+    }
+
+    // ----- writing ---------------------------------------------------------
+
+    /// Queue a frame for `key` (not droppable). A queue past
+    /// `max_backpressure` closes the connection with 4003.
+    fn send(&mut self, key: usize, frame: Rc<[u8]>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.doomed || conn.write_shut {
+            return;
+        }
+        conn.outbox.push(frame);
+        let over = conn.outbox.unsent() > self.cfg.max_backpressure && conn.phase == Phase::Open;
+        self.mark_dirty(key);
+        if over {
+            self.close_slow_consumer(key);
+        }
+    }
+
+    fn close_slow_consumer(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            // The close must overtake the backlog the peer is not reading.
+            conn.outbox.discard_unstarted();
+        }
+        self.set_reason(key, Reason::SlowConsumer);
+        self.close_and_linger(key, CloseCode::SLOW_CONSUMER, "slow consumer");
+    }
+
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+            }
+            self.flush_conn(key);
+        }
+        // Connections that used up their budget were pushed again; keep the
+        // vector's capacity for the next turn.
+        let mut dirty = dirty;
+        dirty.clear();
+        dirty.append(&mut self.dirty);
+        self.dirty = dirty;
+    }
+
+    fn flush_conn(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.doomed {
+            return;
+        }
+        let result = conn.outbox.flush(&mut conn.socket, WRITE_BUDGET);
+        let flushed = match result {
+            Ok(f) => f,
+            Err(_) => {
+                self.doom(key, Reason::Gone);
+                return;
+            }
+        };
+        self.stats.bytes_sent += flushed.bytes as u64;
+        let registry = self.poll.registry();
+        if flushed.drained {
+            if conn.wants_writable {
+                conn.wants_writable = false;
+                let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
+            }
+            if conn.phase == Phase::Linger && !conn.write_shut {
+                // Our last bytes are out: send FIN, then wait for the peer's.
+                conn.write_shut = true;
+                let _ = conn.socket.shutdown(Shutdown::Write);
+            }
+        } else if flushed.bytes >= WRITE_BUDGET {
+            // Budget used up, not blocked: continue next turn.
+            conn.dirty = true;
+            self.dirty.push(key);
+        } else if !conn.wants_writable {
+            conn.wants_writable = true;
+            let _ = registry.reregister(
+                &mut conn.socket,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+    }
+
+    // ----- closing ---------------------------------------------------------
+
+    /// Start the closing handshake from our side (RFC 6455 §7.1.2): send a
+    /// close frame, then wait up to `close_timeout` for the peer's.
+    fn start_close(&mut self, key: usize, code: CloseCode, reason: &str) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        conn.phase = Phase::Closing;
+        let frame = Rc::from(encode_frame(
+            true,
+            OpCode::Close,
+            None,
+            &close_payload(code.0, reason),
+        ));
+        self.send(key, frame);
+        let deadline = self.now_ms + ms(self.cfg.close_timeout);
+        self.schedule(key, deadline);
+    }
+
+    /// Send a close frame (if `code` is given) and nothing more; FIN follows
+    /// once it is written.
+    fn close_and_linger(&mut self, key: usize, code: CloseCode, reason: &str) {
+        let frame = Rc::from(encode_frame(
+            true,
+            OpCode::Close,
+            None,
+            &close_payload(code.0, reason),
+        ));
+        self.linger_after(key, Some(frame));
+    }
+
+    /// Queue `last` (if any), then go quiet: FIN after the flush, close on
+    /// the peer's FIN or at `close_timeout`.
+    fn linger_after(&mut self, key: usize, last: Option<Rc<[u8]>>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.doomed || conn.phase == Phase::Linger {
+            return;
+        }
+        if let Some(frame) = last {
+            conn.outbox.push(frame);
+        }
+        conn.phase = Phase::Linger;
+        conn.decoder = None;
+        conn.http = None;
+        self.mark_dirty(key);
+        let deadline = self.now_ms + ms(self.cfg.close_timeout);
+        self.schedule(key, deadline);
+    }
+
+    /// Record why `key` is ending, unless that was decided already.
+    fn set_reason(&mut self, key: usize, reason: Reason) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.reason.get_or_insert(reason);
+        }
+    }
+
+    /// Remove `key` at the end of the turn.
+    fn doom(&mut self, key: usize, reason: Reason) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.doomed {
+                conn.doomed = true;
+                conn.reason.get_or_insert(reason);
+                self.doomed.push(key);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        for key in std::mem::take(&mut self.doomed) {
+            if !self.conns.contains(key) {
+                continue;
+            }
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            if conn.endpoint.is_some() {
+                self.ws_open -= 1;
+                self.on_ws_closed(key, &conn);
+            }
+            self.stats.disconnect(conn.reason.unwrap_or(Reason::Gone));
+        }
+    }
+
+    // ----- timers ----------------------------------------------------------
+
+    fn schedule(&mut self, key: usize, at_ms: u64) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.timer_tick = self.wheel.schedule(key, conn.id, at_ms);
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.expire(self.now_ms, &mut due);
+        for entry in due.drain(..) {
+            let key = entry.key as usize;
+            match self.conns.get(key) {
+                Some(c) if c.id == entry.id && c.timer_tick == entry.tick && !c.doomed => {
+                    self.on_timer(key)
+                }
+                _ => {} // stale: the deadline moved or the key was reused
+            }
+        }
+        self.due = due;
+    }
+
+    fn on_timer(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let now = self.now_ms;
+        match conn.phase {
+            Phase::Http => {
+                log::debug!(
+                    "conn {}: request not complete within handshake_timeout",
+                    conn.id
+                );
+                self.doom(key, Reason::Timeout);
+            }
+            Phase::Closing | Phase::Linger => self.doom(key, Reason::Timeout),
+            Phase::Open => {
+                let interval = ms(self.cfg.ping_interval);
+                let timeout = ms(self.cfg.ping_timeout);
+                let silent = now.saturating_sub(conn.last_seen_ms);
+                // A quiet connection gives its queue's memory back.
+                conn.outbox.release_if_empty();
+                if silent >= timeout {
+                    log::debug!("conn {}: silent for {silent} ms, closing", conn.id);
+                    self.set_reason(key, Reason::Timeout);
+                    self.close_and_linger(key, CloseCode::NORMAL, "ping timeout");
+                    return;
+                }
+                let next = if silent >= interval && !conn.ping_sent {
+                    conn.ping_sent = true;
+                    let ping = self.frames.ping.clone();
+                    self.send(key, ping);
+                    conn_last_seen(self, key) + timeout
+                } else if conn.ping_sent {
+                    conn.last_seen_ms + timeout
+                } else {
+                    conn.last_seen_ms + interval
+                };
+                self.schedule(key, next);
+            }
+        }
+    }
+}
+
+/// A duration key of the configuration in milliseconds.
+fn ms(secs: f64) -> u64 {
+    (secs * 1000.0).round() as u64
+}
+
+fn conn_last_seen(server: &Server, key: usize) -> u64 {
+    server
+        .conns
+        .get(key)
+        .map_or(server.now_ms, |c| c.last_seen_ms)
+}

@@ -1,0 +1,124 @@
+//! Open WebSocket connections: decoding what arrives, answering control
+//! frames, the close handshake, and handing messages to their endpoint.
+
+use super::conn::{Conn, Endpoint, Phase};
+use super::{Reason, Server};
+use crate::proto::frame::{close_payload, encode_frame, OpCode};
+use crate::proto::{CloseCode, Decoder, Message, ProtocolError, Role};
+use std::rc::Rc;
+
+impl Server {
+    /// Feed bytes to the connection's decoder and act on every message.
+    pub(super) fn on_ws_bytes(&mut self, key: usize, data: &mut [u8]) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        // The decoder lives in the connection only while a frame spans reads.
+        let mut decoder = conn
+            .decoder
+            .take()
+            .unwrap_or_else(|| Box::new(Decoder::new(Role::Server, self.cfg.max_message_size)));
+        let mut pos = 0;
+        loop {
+            match decoder.next_message(data, &mut pos) {
+                Ok(Some(msg)) => {
+                    if !self.on_message(key, msg) {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => return self.fail(key, err),
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !decoder.is_idle() && matches!(conn.phase, Phase::Open | Phase::Closing) {
+                conn.decoder = Some(decoder);
+            }
+        }
+    }
+
+    /// Act on one message; false when the connection takes no more input.
+    fn on_message(&mut self, key: usize, msg: Message<'_>) -> bool {
+        let Some(conn) = self.conns.get(key) else {
+            return false;
+        };
+        let phase = conn.phase;
+        match msg {
+            Message::Close(code, _) => {
+                if phase == Phase::Open {
+                    // §5.5.1: "the endpoint MUST send a Close frame in response
+                    // ... typically echoing the status code it received."
+                    let code = code.unwrap_or(CloseCode::NORMAL);
+                    self.set_reason(key, Reason::Normal);
+                    let frame = Rc::from(encode_frame(
+                        true,
+                        OpCode::Close,
+                        None,
+                        &code.0.to_be_bytes(),
+                    ));
+                    self.linger_after(key, Some(frame));
+                } else {
+                    // Our close was answered: the handshake is complete
+                    // (§7.1.1: the server closes the TCP connection first).
+                    self.set_reason(key, Reason::Normal);
+                    self.linger_after(key, None);
+                }
+                false
+            }
+            // After our close we only wait for theirs (§5.5.1).
+            _ if phase != Phase::Open => true,
+            Message::Ping(payload) => {
+                // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send
+                // a Pong frame in response ... with identical Application data."
+                self.send(
+                    key,
+                    Rc::from(encode_frame(true, OpCode::Pong, None, payload)),
+                );
+                true
+            }
+            Message::Pong(_) => true,
+            Message::Text(text) => {
+                self.stats.messages_received += 1;
+                self.on_data(key, OpCode::Text, text.as_bytes())
+            }
+            Message::Binary(bytes) => {
+                self.stats.messages_received += 1;
+                self.on_data(key, OpCode::Binary, bytes)
+            }
+        }
+    }
+
+    fn on_data(&mut self, key: usize, opcode: OpCode, payload: &[u8]) -> bool {
+        match self.conns.get(key).and_then(|c| c.endpoint) {
+            Some(Endpoint::Echo) => {
+                self.stats.messages_delivered += 1;
+                self.send(key, Rc::from(encode_frame(true, opcode, None, payload)));
+            }
+            None => return false,
+        }
+        self.conns.get(key).is_some_and(|c| c.is_open())
+    }
+
+    /// _Fail the WebSocket Connection_ (§7.1.7): send the close code the
+    /// error calls for, then close without reading further frames.
+    fn fail(&mut self, key: usize, err: ProtocolError) {
+        if let Some(conn) = self.conns.get(key) {
+            log::debug!("conn {}: protocol error: {err}", conn.id);
+        }
+        self.set_reason(key, Reason::Protocol);
+        let code = err.close_code();
+        let frame = Rc::from(encode_frame(
+            true,
+            OpCode::Close,
+            None,
+            &close_payload(code.0, &err.to_string()),
+        ));
+        self.linger_after(key, Some(frame));
+    }
+
+    /// A WebSocket connection opened (after the 101 was queued).
+    pub(super) fn on_ws_open(&mut self, _key: usize, _query: &str) {}
+
+    /// A WebSocket connection was removed.
+    pub(super) fn on_ws_closed(&mut self, _key: usize, _conn: &Conn) {}
+}

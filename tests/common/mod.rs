@@ -1,0 +1,227 @@
+//! Test helpers: a server in a thread on 127.0.0.1:0, raw-socket clients,
+//! and frame reading with a timeout (never a sleep as synchronisation).
+#![allow(dead_code)]
+
+use roomcast::config::Config;
+use roomcast::proto::frame::{encode_frame, OpCode};
+use roomcast::proto::fuzzing::Event;
+use roomcast::proto::{Decoder, Role};
+use roomcast::server::{Server, ShutdownHandle};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A server running in its own thread; shut down on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(edit: impl FnOnce(&mut Config)) -> TestServer {
+        let mut cfg = Config {
+            listen: "127.0.0.1:0".into(),
+            ..Config::default()
+        };
+        edit(&mut cfg);
+        cfg.validate().expect("test config is valid");
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut server = Server::bind(cfg).expect("bind");
+            tx.send((server.local_addr(), server.shutdown_handle()))
+                .expect("send addr");
+            server.run().expect("server run");
+        });
+        let (addr, handle) = rx.recv().expect("server started");
+        TestServer {
+            addr,
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Shut down and wait for the loop to end.
+    pub fn stop(mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread ended cleanly");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A raw TCP client, for hostile input and exact bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+    pub decoder: Decoder,
+    pub buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            decoder: Decoder::new(Role::Client, 64 << 20),
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Send `request` and read the response head (and body by Content-Length).
+    pub fn http(&mut self, request: &str) -> (u16, String, String) {
+        self.send(request.as_bytes());
+        self.read_response()
+    }
+
+    pub fn read_response(&mut self) -> (u16, String, String) {
+        let mut head_end = None;
+        while head_end.is_none() {
+            head_end = self
+                .buf
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|p| p + 4);
+            if head_end.is_none() {
+                self.fill().expect("response head");
+            }
+        }
+        let head_end = head_end.unwrap();
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        while self.buf.len() < head_end + len {
+            self.fill().expect("response body");
+        }
+        let body = String::from_utf8_lossy(&self.buf[head_end..head_end + len]).into_owned();
+        self.buf.drain(..head_end + len);
+        (status, head, body)
+    }
+
+    /// Upgrade to WebSocket on `path`; panics unless the answer is 101.
+    pub fn upgrade(addr: SocketAddr, path: &str) -> Raw {
+        let mut raw = Raw::connect(addr);
+        let (status, head, _) = raw.http(&upgrade_request(path));
+        assert_eq!(status, 101, "{head}");
+        raw
+    }
+
+    /// Read more bytes; Ok(0) on EOF.
+    pub fn fill(&mut self) -> std::io::Result<usize> {
+        let mut tmp = [0u8; 65536];
+        let n = self.stream.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(n)
+    }
+
+    /// The next frame event from the server; `None` on EOF or reset.
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            let mut pos = 0;
+            let mut data = std::mem::take(&mut self.buf);
+            let ev = match self.decoder.next_message(&mut data, &mut pos) {
+                Ok(Some(m)) => Some(Event::from(m)),
+                Ok(None) => None,
+                Err(e) => Some(Event::Error(e)),
+            };
+            data.drain(..pos);
+            self.buf = data;
+            if let Some(ev) = ev {
+                return Some(ev);
+            }
+            if self.fill().is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Read until the server's close frame; returns its code.
+    pub fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next_event() {
+                Some(Event::Close(code, _)) => return code,
+                Some(_) => continue,
+                None => panic!("connection ended without a close frame"),
+            }
+        }
+    }
+
+    /// True once the server has closed the TCP connection (EOF or reset).
+    pub fn wait_eof(&mut self) -> bool {
+        let mut tmp = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut tmp) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
+    pub fn send_frame(&mut self, fin: bool, op: OpCode, payload: &[u8]) {
+        let f = encode_frame(fin, op, Some(KEY), payload);
+        self.send(&f);
+    }
+}
+
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// Poll `f` until it returns Some, up to `secs`.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "condition not reached in {secs} s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
