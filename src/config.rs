@@ -174,6 +174,9 @@ impl Config {
         if !(125..=1 << 30).contains(&self.max_message_size) {
             return bad("max_message_size", "expected 125 bytes to 1 GiB");
         }
+        if self.max_backpressure > 1 << 31 {
+            return bad("max_backpressure", "at most 2 GiB");
+        }
         // One message must fit in a queue, or echoing it would close the connection.
         if self.max_backpressure < self.max_message_size {
             return bad("max_backpressure", "must be at least max_message_size");

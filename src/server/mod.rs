@@ -519,6 +519,10 @@ impl Server {
         self.stats.bytes_sent += flushed.bytes as u64;
         let registry = self.poll.registry();
         if flushed.drained {
+            // An idle connection owns no buffer: the queue's storage goes
+            // back to the allocator (a small malloc/free per burst, far
+            // below the cost of the write itself).
+            conn.outbox.release_if_empty();
             if conn.wants_writable {
                 conn.wants_writable = false;
                 let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
@@ -671,8 +675,6 @@ impl Server {
                 let interval = ms(self.cfg.ping_interval);
                 let timeout = ms(self.cfg.ping_timeout);
                 let silent = now.saturating_sub(conn.last_seen_ms);
-                // A quiet connection gives its queue's memory back.
-                conn.outbox.release_if_empty();
                 if silent >= timeout {
                     log::debug!("conn {}: silent for {silent} ms, closing", conn.id);
                     self.set_reason(key, Reason::Timeout);

@@ -18,9 +18,10 @@ const MAX_IOVECS: usize = 64;
 pub struct Outbox {
     queue: VecDeque<Rc<[u8]>>,
     /// Bytes of the front frame already written.
-    head_written: usize,
-    /// Unsent bytes in all (what backpressure limits look at).
-    unsent: usize,
+    head_written: u32,
+    /// Unsent bytes in all (what backpressure limits look at; the
+    /// configuration caps `max_backpressure` far below 4 GiB).
+    unsent: u32,
 }
 
 /// What a flush achieved.
@@ -35,13 +36,15 @@ pub struct Flushed {
 impl Outbox {
     /// Queue a frame.
     pub fn push(&mut self, frame: Rc<[u8]>) {
-        self.unsent += frame.len();
+        self.unsent = self
+            .unsent
+            .saturating_add(u32::try_from(frame.len()).unwrap_or(u32::MAX));
         self.queue.push_back(frame);
     }
 
     /// Bytes not yet written.
     pub fn unsent(&self) -> usize {
-        self.unsent
+        self.unsent as usize
     }
 
     /// Drop everything not yet started, keeping a frame that is half written
@@ -51,7 +54,7 @@ impl Outbox {
         let keep = usize::from(self.head_written > 0);
         while self.queue.len() > keep {
             if let Some(frame) = self.queue.pop_back() {
-                self.unsent -= frame.len();
+                self.unsent = self.unsent.saturating_sub(frame.len() as u32);
             }
         }
     }
@@ -78,7 +81,7 @@ impl Outbox {
             let mut count = 0;
             for (i, frame) in self.queue.iter().take(MAX_IOVECS).enumerate() {
                 let bytes = if i == 0 {
-                    frame.get(self.head_written..).unwrap_or_default()
+                    frame.get(self.head_written as usize..).unwrap_or_default()
                 } else {
                     frame
                 };
@@ -104,11 +107,11 @@ impl Outbox {
     }
 
     fn advance(&mut self, mut n: usize) {
-        self.unsent -= n;
+        self.unsent = self.unsent.saturating_sub(n as u32);
         while let Some(front) = self.queue.front() {
-            let left = front.len() - self.head_written;
+            let left = front.len() - self.head_written as usize;
             if n < left {
-                self.head_written += n;
+                self.head_written += n as u32;
                 return;
             }
             n -= left;
