@@ -49,6 +49,25 @@ pub struct Config {
     pub close_timeout: f64,
     /// Whether `GET /echo` is served (conformance and benchmarks).
     pub echo_endpoint: bool,
+    /// Above this many members a room gets a throttled `online` count
+    /// instead of per-user presence events (a join storm in a 10,000-viewer
+    /// room would otherwise send 10^8 events).
+    pub presence_events_max: usize,
+    /// `exclusive` (a user in at most one room) or `multi`.
+    pub room_policy: RoomPolicy,
+    /// Rooms per connection under `multi` (16 covers a chat client's
+    /// channel list; each costs 24 bytes of membership).
+    pub max_rooms_per_connection: usize,
+    /// Connections per user: phone, laptop and a few tabs.
+    pub max_connections_per_user: usize,
+    /// Chat messages kept per room for `history` and recovery.
+    pub history_size: usize,
+    /// Seconds an empty room keeps its history (a streamer's restart).
+    pub room_ttl: f64,
+    /// Private messages kept per offline user.
+    pub offline_queue: usize,
+    /// Seconds they are kept (a day: the next time the user opens the app).
+    pub offline_ttl: f64,
 }
 
 impl Default for Config {
@@ -64,6 +83,14 @@ impl Default for Config {
             ping_timeout: 60.0,
             close_timeout: 10.0,
             echo_endpoint: true,
+            presence_events_max: 100,
+            room_policy: RoomPolicy::Exclusive,
+            max_rooms_per_connection: 16,
+            max_connections_per_user: 8,
+            history_size: 100,
+            room_ttl: 300.0,
+            offline_queue: 100,
+            offline_ttl: 86400.0,
         }
     }
 }
@@ -102,6 +129,22 @@ pub struct Cli {
     close_timeout: Option<f64>,
     #[arg(long)]
     echo_endpoint: Option<bool>,
+    #[arg(long)]
+    presence_events_max: Option<usize>,
+    #[arg(long, value_enum)]
+    room_policy: Option<RoomPolicy>,
+    #[arg(long)]
+    max_rooms_per_connection: Option<usize>,
+    #[arg(long)]
+    max_connections_per_user: Option<usize>,
+    #[arg(long)]
+    history_size: Option<usize>,
+    #[arg(long)]
+    room_ttl: Option<f64>,
+    #[arg(long)]
+    offline_queue: Option<usize>,
+    #[arg(long)]
+    offline_ttl: Option<f64>,
 }
 
 impl Cli {
@@ -129,7 +172,15 @@ impl Cli {
             ping_interval,
             ping_timeout,
             close_timeout,
-            echo_endpoint
+            echo_endpoint,
+            presence_events_max,
+            room_policy,
+            max_rooms_per_connection,
+            max_connections_per_user,
+            history_size,
+            room_ttl,
+            offline_queue,
+            offline_ttl
         );
         cfg.validate()?;
         Ok(cfg)
@@ -160,6 +211,8 @@ impl Config {
             ("ping_interval", self.ping_interval),
             ("ping_timeout", self.ping_timeout),
             ("close_timeout", self.close_timeout),
+            ("room_ttl", self.room_ttl),
+            ("offline_ttl", self.offline_ttl),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return bad(key, "expected a positive number of seconds");
@@ -186,6 +239,18 @@ impl Config {
                 "drop_threshold",
                 "must be positive and at most max_backpressure",
             );
+        }
+        if self.max_rooms_per_connection == 0 {
+            return bad("max_rooms_per_connection", "must be at least 1");
+        }
+        if self.max_connections_per_user == 0 {
+            return bad("max_connections_per_user", "must be at least 1");
+        }
+        if self.history_size > 1_000_000 {
+            return bad("history_size", "at most 1000000");
+        }
+        if self.offline_queue > 1_000_000 {
+            return bad("offline_queue", "at most 1000000");
         }
         Ok(())
     }
@@ -224,6 +289,8 @@ mod tests {
             ("close_timeout = -1", "close_timeout"),
             ("max_message_size = 3", "max_message_size"),
             ("no_such_key = 1", "no_such_key"),
+            ("room_policy = \"shared\"", "room_policy"),
+            ("max_connections_per_user = 0", "max_connections_per_user"),
         ] {
             let err = Config::from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text}: {err}");

@@ -162,10 +162,10 @@ impl Decoder {
     }
 
     fn release_buffers(&mut self) {
-        if self.streaming.map_or(true, |s| s.opcode.is_control()) && self.message_opcode.is_none() {
+        if self.streaming.is_none_or(|s| s.opcode.is_control()) && self.message_opcode.is_none() {
             self.message = Vec::new();
         }
-        if self.streaming.map_or(true, |s| !s.opcode.is_control()) {
+        if self.streaming.is_none_or(|s| !s.opcode.is_control()) {
             self.control = Vec::new();
         }
     }
@@ -280,7 +280,7 @@ impl Decoder {
                 }
                 // The limit holds after reassembly, however the message is cut.
                 let total = (self.message.len() as u64).checked_add(header.payload_len);
-                if total.map_or(true, |t| t > self.max_message_size as u64) {
+                if total.is_none_or(|t| t > self.max_message_size as u64) {
                     return Err(ProtocolError::MessageTooBig);
                 }
             }

@@ -32,6 +32,8 @@ pub enum Phase {
 pub enum Endpoint {
     /// `/echo`: every message comes back unchanged.
     Echo,
+    /// `/ws`: the room protocol.
+    Room,
 }
 
 /// The partial HTTP request of a connection in [`Phase::Http`].
@@ -74,6 +76,8 @@ pub struct Conn {
     pub write_shut: bool,
     /// Removal is scheduled for the end of the turn.
     pub doomed: bool,
+    /// The hub wants to hear when the queue drains under `drop_threshold`.
+    pub drain_watch: bool,
     /// Why it is ending, once that is decided (for the disconnect metrics).
     pub reason: Option<Reason>,
 }
@@ -97,6 +101,7 @@ impl Conn {
             write_shut: false,
             doomed: false,
             reason: None,
+            drain_watch: false,
         }
     }
 

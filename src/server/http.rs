@@ -109,6 +109,7 @@ impl Server {
 
     fn route(&mut self, key: usize, req: OwnedRequest, _body: Vec<u8>) {
         match req.path.as_str() {
+            "/ws" => self.upgrade(key, req, Endpoint::Room),
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
             "/healthz" => {
                 if req.method != "GET" && req.method != "HEAD" {

@@ -13,6 +13,7 @@
 
 mod conn;
 mod http;
+mod hubnet;
 mod outbox;
 mod stats;
 pub mod sys;
@@ -24,6 +25,7 @@ pub use stats::{Reason, Stats};
 use crate::config::Config;
 use crate::proto::frame::{close_payload, encode_frame, OpCode};
 use crate::proto::CloseCode;
+use crate::room::Hub;
 use conn::{Conn, Phase};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -60,6 +62,8 @@ const TICK_MS: u64 = 100;
 const WHEEL_SLOTS: usize = 1024;
 /// Seconds between stats lines in the log.
 const STATS_EVERY_MS: u64 = 30_000;
+/// The hub's periodic work (throttled `online`, TTLs) runs once a second.
+const HUB_TICK_MS: u64 = 1_000;
 /// Back-off after the process ran out of descriptors on accept.
 const ACCEPT_BACKOFF_MS: u64 = 100;
 
@@ -110,6 +114,10 @@ pub struct Server {
     draining_until: Option<u64>,
     next_stats_ms: u64,
     frames: SharedFrames,
+    hub: Hub,
+    closes: Vec<(usize, u16, String)>,
+    drained: Vec<usize>,
+    next_hub_tick_ms: u64,
     /// The counters.
     pub stats: Stats,
 }
@@ -139,6 +147,7 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let hub = Hub::new(hubnet::hub_config(&cfg));
         Ok(Server {
             cfg,
             poll,
@@ -167,6 +176,10 @@ impl Server {
             frames: SharedFrames {
                 ping: Rc::from(encode_frame(true, OpCode::Ping, None, b"")),
             },
+            hub,
+            closes: Vec::new(),
+            drained: Vec::new(),
+            next_hub_tick_ms: HUB_TICK_MS,
             stats: Stats::default(),
         })
     }
@@ -245,7 +258,15 @@ impl Server {
                 self.read_conn(key);
             }
             self.expire_timers();
+            if self.now_ms >= self.next_hub_tick_ms {
+                self.next_hub_tick_ms = self.now_ms + HUB_TICK_MS;
+                self.hub_tick();
+            }
             self.flush_dirty();
+            if !self.drained.is_empty() {
+                let drained = std::mem::take(&mut self.drained);
+                self.report_drained(&drained);
+            }
             self.reap();
             if self.now_ms >= self.next_stats_ms {
                 self.next_stats_ms = self.now_ms + STATS_EVERY_MS;
@@ -267,7 +288,10 @@ impl Server {
         {
             return Some(Duration::ZERO);
         }
-        let mut ms = self.next_stats_ms.saturating_sub(self.now_ms);
+        let mut ms = self
+            .next_stats_ms
+            .min(self.next_hub_tick_ms)
+            .saturating_sub(self.now_ms);
         if let Some(t) = self.wheel.next_timeout_ms(self.now_ms) {
             ms = ms.min(t);
         }
@@ -453,18 +477,21 @@ impl Server {
     /// Queue a frame for `key` (not droppable). A queue past
     /// `max_backpressure` closes the connection with 4003.
     fn send(&mut self, key: usize, frame: Rc<[u8]>) {
-        let Some(conn) = self.conns.get_mut(key) else {
+        let Some(unsent) = queue_frame(&mut self.conns, &mut self.dirty, key, frame) else {
             return;
         };
-        if conn.doomed || conn.write_shut {
-            return;
-        }
-        conn.outbox.push(frame);
-        let over = conn.outbox.unsent() > self.cfg.max_backpressure && conn.phase == Phase::Open;
-        self.mark_dirty(key);
-        if over {
+        if unsent > self.cfg.max_backpressure
+            && self.conns.get(key).is_some_and(|c| c.phase == Phase::Open)
+        {
             self.close_slow_consumer(key);
         }
+    }
+
+    /// Milliseconds since the Unix epoch (the `ts` of messages).
+    fn wall_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
     }
 
     fn close_slow_consumer(&mut self, key: usize) {
@@ -518,6 +545,10 @@ impl Server {
         };
         self.stats.bytes_sent += flushed.bytes as u64;
         let registry = self.poll.registry();
+        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold {
+            conn.drain_watch = false;
+            self.drained.push(key);
+        }
         if flushed.drained {
             // An idle connection owns no buffer: the queue's storage goes
             // back to the allocator (a small malloc/free per burst, far
@@ -628,7 +659,9 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut conn.socket);
             if conn.endpoint.is_some() {
                 self.ws_open -= 1;
-                self.on_ws_closed(key, &conn);
+            }
+            if conn.endpoint == Some(conn::Endpoint::Room) {
+                self.with_hub(|hub, net, now| hub.close(key, now, net));
             }
             self.stats.disconnect(conn.reason.unwrap_or(Reason::Gone));
         }
@@ -695,6 +728,26 @@ impl Server {
             }
         }
     }
+}
+
+/// Queue `frame` for `key` and mark it dirty; returns its unsent bytes, or
+/// `None` if the connection takes nothing more.
+fn queue_frame(
+    conns: &mut Slab<Conn>,
+    dirty: &mut Vec<usize>,
+    key: usize,
+    frame: Rc<[u8]>,
+) -> Option<usize> {
+    let conn = conns.get_mut(key)?;
+    if conn.doomed || conn.write_shut {
+        return None;
+    }
+    conn.outbox.push(frame);
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(key);
+    }
+    Some(conn.outbox.unsent())
 }
 
 /// A duration key of the configuration in milliseconds.

@@ -1,7 +1,7 @@
 //! Open WebSocket connections: decoding what arrives, answering control
 //! frames, the close handshake, and handing messages to their endpoint.
 
-use super::conn::{Conn, Endpoint, Phase};
+use super::conn::{Endpoint, Phase};
 use super::{Reason, Server};
 use crate::proto::frame::{close_payload, encode_frame, OpCode};
 use crate::proto::{CloseCode, Decoder, Message, ProtocolError, Role};
@@ -94,6 +94,15 @@ impl Server {
                 self.stats.messages_delivered += 1;
                 self.send(key, Rc::from(encode_frame(true, opcode, None, payload)));
             }
+            Some(Endpoint::Room) => match std::str::from_utf8(payload) {
+                Ok(text) if opcode == OpCode::Text => {
+                    self.with_hub(|hub, net, now| hub.handle_text(key, text, now, net))
+                }
+                _ => self.send(
+                    key,
+                    crate::room::json::error("bad_json", "messages are JSON text frames", None),
+                ),
+            },
             None => return false,
         }
         self.conns.get(key).is_some_and(|c| c.is_open())
@@ -117,8 +126,9 @@ impl Server {
     }
 
     /// A WebSocket connection opened (after the 101 was queued).
-    pub(super) fn on_ws_open(&mut self, _key: usize, _query: &str) {}
-
-    /// A WebSocket connection was removed.
-    pub(super) fn on_ws_closed(&mut self, _key: usize, _conn: &Conn) {}
+    pub(super) fn on_ws_open(&mut self, key: usize, query: &str) {
+        if self.conns.get(key).and_then(|c| c.endpoint) == Some(Endpoint::Room) {
+            self.open_room_session(key, query);
+        }
+    }
 }

@@ -225,3 +225,115 @@ pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A tungstenite client speaking the room protocol, with a read timeout.
+pub struct Client {
+    pub ws: tungstenite::WebSocket<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(server: &TestServer, path_and_query: &str) -> Client {
+        let stream = TcpStream::connect(server.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (ws, _) = tungstenite::client(server.url(path_and_query), stream).expect("upgrade");
+        Client { ws }
+    }
+
+    /// Connect and consume the `welcome`.
+    pub fn join(server: &TestServer, user: &str) -> Client {
+        let mut c = Client::connect(server, &format!("/ws?user={user}"));
+        c.expect("welcome");
+        c
+    }
+
+    pub fn send(&mut self, v: serde_json::Value) {
+        self.ws
+            .send(tungstenite::Message::text(v.to_string()))
+            .expect("send");
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(tungstenite::Message::text(text))
+            .expect("send");
+    }
+
+    /// The next JSON message (pings are answered by tungstenite and skipped).
+    pub fn next(&mut self) -> serde_json::Value {
+        self.try_next().expect("a message")
+    }
+
+    /// The next JSON message, or the close code if the server closed.
+    pub fn next_or_close(&mut self) -> Result<serde_json::Value, Option<u16>> {
+        loop {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    return Ok(serde_json::from_str(&t).expect("JSON"))
+                }
+                Ok(tungstenite::Message::Close(frame)) => {
+                    return Err(frame.map(|f| u16::from(f.code)))
+                }
+                Ok(_) => continue,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    pub fn try_next(&mut self) -> Option<serde_json::Value> {
+        self.next_or_close().ok()
+    }
+
+    /// The next message, which must have `type` `kind`.
+    pub fn expect(&mut self, kind: &str) -> serde_json::Value {
+        let v = self.next();
+        assert_eq!(v["type"], kind, "expected {kind}, got {v}");
+        v
+    }
+
+    /// Read until a close frame; its code.
+    pub fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next_or_close() {
+                Ok(_) => continue,
+                Err(code) => return code,
+            }
+        }
+    }
+
+    /// `join` and its `joined` reply.
+    pub fn join_room(&mut self, room: &str) -> serde_json::Value {
+        self.send(serde_json::json!({"type": "join", "room": room}));
+        self.expect("joined")
+    }
+
+    /// Nothing arrives within `ms` (for "must not receive" checks).
+    pub fn is_quiet_for(&mut self, ms: u64) -> bool {
+        self.ws
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_millis(ms)))
+            .unwrap();
+        let quiet = loop {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(_)) => break false,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break true
+                }
+                Err(_) => break false,
+            }
+        };
+        self.ws
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        quiet
+    }
+}

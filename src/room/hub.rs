@@ -1,0 +1,628 @@
+//! The hub: every room, user and connection session, and what happens when
+//! connections open, join, leave and close (the commands are in `commands.rs`).
+//!
+//! Indexes go both ways, as in Redis's pub/sub: room → member keys (a
+//! `Vec`), and connection → memberships with each one's position in that
+//! `Vec`, so leaving is O(1). An empty room is dropped `room_ttl` after it
+//! emptied; a user entry lives while it has a connection or an offline message.
+
+use super::json::{self, Event};
+use super::rooms::{Room, UserId};
+use super::users::User;
+use super::{ConnKey, Net, Now};
+use crate::config::RoomPolicy;
+use slab::Slab;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+/// The longest user id or room name, in bytes: room for any id scheme
+/// (UUIDs, paths, JWT subjects), and short enough to copy into every event.
+pub const MAX_NAME: usize = 128;
+
+/// The parts of the configuration the model uses.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Exclusive or multi.
+    pub policy: RoomPolicy,
+    /// Rooms per connection under the multi policy.
+    pub max_rooms_per_connection: usize,
+    /// Connections per user.
+    pub max_connections_per_user: usize,
+    /// Chat messages kept per room.
+    pub history_size: usize,
+    /// How long an empty room is kept, ms.
+    pub room_ttl_ms: u64,
+    /// Offline private messages kept per user.
+    pub offline_queue: usize,
+    /// How long they are kept, ms.
+    pub offline_ttl_ms: u64,
+    /// Above this many members, presence is a throttled `online` count.
+    pub presence_events_max: usize,
+    /// Unsent bytes past which a member's room chat is skipped.
+    pub drop_threshold: usize,
+    /// Told to clients in `welcome`, seconds.
+    pub ping_interval_secs: f64,
+}
+
+/// What the `/ws` query asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectParams<'a> {
+    /// `?user=`.
+    pub user: Option<&'a str>,
+    /// `?room=`: join at connect.
+    pub room: Option<&'a str>,
+    /// `?since=`: the last seq seen in `room`.
+    pub since: Option<&'a str>,
+}
+
+/// A connection's place in one room.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Membership {
+    pub room: usize,
+    /// Its position in the room's member `Vec`.
+    pub index: u32,
+    /// Room chat skipped for backpressure, not yet reported.
+    pub dropped: u32,
+    pub drop_from: u64,
+    pub drop_to: u64,
+}
+
+/// What the hub keeps per `/ws` connection.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub user: UserId,
+    pub rooms: Vec<Membership>,
+}
+
+/// The room model. See the module docs.
+#[derive(Debug)]
+pub struct Hub {
+    pub(super) cfg: HubConfig,
+    pub(super) rooms: Slab<Room>,
+    pub(super) room_index: HashMap<Rc<str>, usize>,
+    pub(super) users: Slab<User>,
+    pub(super) user_index: HashMap<Rc<str>, UserId>,
+    pub(super) sessions: HashMap<ConnKey, Session>,
+    /// Rooms whose throttled `online` count may need announcing.
+    online_pending: Vec<usize>,
+    /// Rooms that emptied (dropped once `room_ttl` passed).
+    empty_rooms: Vec<usize>,
+    /// Users holding offline messages (expired by the tick).
+    pub(super) with_offline: HashSet<UserId>,
+    epoch_counter: u64,
+}
+
+/// Whether `name` may be a user id or room name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME && !name.chars().any(char::is_control)
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new(cfg: HubConfig) -> Hub {
+        Hub {
+            cfg,
+            rooms: Slab::new(),
+            room_index: HashMap::new(),
+            users: Slab::new(),
+            user_index: HashMap::new(),
+            sessions: HashMap::new(),
+            online_pending: Vec::new(),
+            empty_rooms: Vec::new(),
+            with_offline: HashSet::new(),
+            epoch_counter: 0,
+        }
+    }
+
+    /// Rooms that exist (including empty ones within `room_ttl`).
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Users with at least one connection.
+    pub fn online_users(&self) -> usize {
+        self.users
+            .iter()
+            .filter(|(_, u)| !u.conns.is_empty())
+            .count()
+    }
+
+    /// `/ws` connections with a session.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// A `/ws` connection opened: check the user, send `welcome`, the
+    /// offline messages, then join the room the query named. Returns false
+    /// if the connection was refused (and is being closed).
+    pub fn open(
+        &mut self,
+        key: ConnKey,
+        conn_id: u64,
+        params: ConnectParams<'_>,
+        now: Now,
+        net: &mut impl Net,
+    ) -> bool {
+        let anon;
+        let name = match params.user {
+            Some(u) => u,
+            None => {
+                anon = format!("anon-{conn_id}");
+                &anon
+            }
+        };
+        if !valid_name(name) {
+            net.send(key, &json::error("unauthorized", "bad user id", None));
+            net.close(key, 1008, "bad user id");
+            return false;
+        }
+        let uid = self.user_entry(name);
+        let Some(user) = self.users.get_mut(uid) else {
+            return false;
+        };
+        if user.conns.len() >= self.cfg.max_connections_per_user {
+            net.send(
+                key,
+                &json::error(
+                    "too_many_connections",
+                    "connection limit of this user reached",
+                    None,
+                ),
+            );
+            net.close(key, 1008, "too many connections");
+            self.drop_user_if_idle(uid);
+            return false;
+        }
+        user.conns.push(key);
+        self.sessions.insert(
+            key,
+            Session {
+                user: uid,
+                rooms: Vec::new(),
+            },
+        );
+        let welcome = Event::new("welcome")
+            .num("conn", conn_id)
+            .raw("user", &user.name_json)
+            .num("ts", now.wall_ms)
+            .raw("ping_interval", &format_secs(self.cfg.ping_interval_secs))
+            .finish();
+        net.send(key, &welcome);
+        // SPEC §4: stored private messages, oldest first, right after welcome.
+        user.expire(now.mono_ms);
+        for (_, frame) in user.offline.drain(..) {
+            net.send(key, &frame);
+        }
+        self.with_offline.remove(&uid);
+        if let Some(room) = params.room {
+            let since = match params.since.map(str::parse::<u64>) {
+                Some(Ok(s)) => Some(s),
+                Some(Err(_)) => {
+                    net.send(
+                        key,
+                        &json::error("bad_request", "since must be a number", None),
+                    );
+                    return true;
+                }
+                None => None,
+            };
+            self.join(key, room, since, None, None, now, net);
+        }
+        true
+    }
+
+    /// The connection is gone (closed, failed, kicked): remove it from every
+    /// room and from its user, in this turn.
+    pub fn close(&mut self, key: ConnKey, now: Now, net: &mut impl Net) {
+        self.leave_all(key, now, net);
+        if let Some(session) = self.sessions.remove(&key) {
+            if let Some(user) = self.users.get_mut(session.user) {
+                user.conns.retain(|k| *k != key);
+            }
+            self.drop_user_if_idle(session.user);
+        }
+    }
+
+    fn leave_all(&mut self, key: ConnKey, now: Now, net: &mut impl Net) {
+        while let Some(room) = self
+            .sessions
+            .get(&key)
+            .and_then(|s| s.rooms.first())
+            .map(|m| m.room)
+        {
+            self.leave_room(key, room, now, net);
+        }
+    }
+
+    pub(super) fn user_entry(&mut self, name: &str) -> UserId {
+        if let Some(&uid) = self.user_index.get(name) {
+            return uid;
+        }
+        let user = User::new(name);
+        let key = user.name.clone();
+        let uid = self.users.insert(user);
+        self.user_index.insert(key, uid);
+        uid
+    }
+
+    fn drop_user_if_idle(&mut self, uid: UserId) {
+        if self.users.get(uid).is_some_and(User::is_idle) {
+            let user = self.users.remove(uid);
+            self.user_index.remove(&user.name);
+            self.with_offline.remove(&uid);
+        }
+    }
+
+    fn new_epoch(&mut self, now: Now) -> Box<str> {
+        let mut bytes = [0u8; 8];
+        if getrandom::getrandom(&mut bytes).is_err() {
+            // No entropy source: the time and a counter still differ per room.
+            self.epoch_counter += 1;
+            bytes = (now.wall_ms ^ self.epoch_counter.rotate_left(32)).to_le_bytes();
+        }
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+            .into_boxed_str()
+    }
+
+    /// `join` (SPEC §2): move or add the connection, answer `joined`, replay.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn join(
+        &mut self,
+        key: ConnKey,
+        name: &str,
+        since: Option<u64>,
+        epoch: Option<&str>,
+        id: Option<&serde_json::value::RawValue>,
+        now: Now,
+        net: &mut impl Net,
+    ) {
+        if !valid_name(name) {
+            return net.send(key, &json::error("bad_request", "bad room name", id));
+        }
+        let Some(session) = self.sessions.get(&key) else {
+            return;
+        };
+        let uid = session.user;
+        let existing = self.room_index.get(name).copied();
+        if existing.is_some_and(|rid| session.rooms.iter().any(|m| m.room == rid)) {
+            // Already a member: answer again (and replay), change nothing.
+            return self.reply_joined(key, existing.unwrap_or_default(), since, epoch, id, net);
+        }
+        match self.cfg.policy {
+            RoomPolicy::Exclusive => {
+                // The user's other connections in another room are moved out
+                // (SPEC §2); this one leaves its room for the new one.
+                let others: Vec<ConnKey> = self
+                    .users
+                    .get(uid)
+                    .map(|u| u.conns.clone())
+                    .unwrap_or_default();
+                for other in others.into_iter().filter(|k| *k != key) {
+                    let elsewhere = self
+                        .sessions
+                        .get(&other)
+                        .is_some_and(|s| s.rooms.iter().any(|m| Some(m.room) != existing));
+                    if elsewhere {
+                        self.force_out(other, "joined another room", now, net);
+                    }
+                }
+                self.leave_all(key, now, net);
+            }
+            RoomPolicy::Multi => {
+                if session.rooms.len() >= self.cfg.max_rooms_per_connection {
+                    return net.send(
+                        key,
+                        &json::error(
+                            "too_many_rooms",
+                            "room limit of this connection reached",
+                            id,
+                        ),
+                    );
+                }
+            }
+        }
+        let rid = match existing {
+            Some(rid) => rid,
+            None => {
+                let epoch = self.new_epoch(now);
+                let rid = self.rooms.insert(Room::new(name, epoch));
+                if let Some(room) = self.rooms.get(rid) {
+                    self.room_index.insert(room.name.clone(), rid);
+                }
+                rid
+            }
+        };
+        let Some(room) = self.rooms.get_mut(rid) else {
+            return;
+        };
+        let (index, first) = room.add(key, uid);
+        if let Some(session) = self.sessions.get_mut(&key) {
+            session.rooms.push(Membership {
+                room: rid,
+                index,
+                dropped: 0,
+                drop_from: 0,
+                drop_to: 0,
+            });
+        }
+        if first {
+            self.presence_changed(rid, "user_joined", uid, key, net);
+        }
+        self.reply_joined(key, rid, since, epoch, id, net);
+    }
+
+    fn reply_joined(
+        &mut self,
+        key: ConnKey,
+        rid: usize,
+        since: Option<u64>,
+        epoch: Option<&str>,
+        id: Option<&serde_json::value::RawValue>,
+        net: &mut impl Net,
+    ) {
+        let Some(room) = self.rooms.get(rid) else {
+            return;
+        };
+        let same_epoch = epoch.is_none_or(|e| e == &*room.epoch);
+        // SPEC §2: recovered when nothing was missed beyond what is replayed.
+        let recovered =
+            since.is_some_and(|s| same_epoch && s.saturating_add(1) >= room.oldest_available());
+        let joined = Event::new("joined")
+            .raw("room", &room.name_json)
+            .num("online", room.online() as u64)
+            .num("seq", room.seq)
+            .str("epoch", &room.epoch)
+            .bool("recovered", recovered)
+            .id(id)
+            .finish();
+        net.send(key, &joined);
+        if let Some(s) = since {
+            for m in room.history.iter().filter(|m| !same_epoch || m.seq > s) {
+                net.send(key, &m.frame);
+            }
+        }
+    }
+
+    /// Remove `key` from room `rid`, with `user_left` if it was the user's
+    /// last connection there.
+    pub(super) fn leave_room(&mut self, key: ConnKey, rid: usize, now: Now, net: &mut impl Net) {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let Some(pos) = session.rooms.iter().position(|m| m.room == rid) else {
+            return;
+        };
+        let membership = session.rooms.swap_remove(pos);
+        let uid = session.user;
+        if session.rooms.is_empty() {
+            session.rooms = Vec::new();
+        }
+        let Some(room) = self.rooms.get_mut(rid) else {
+            return;
+        };
+        let (moved, last) = room.remove(membership.index, uid);
+        let now_empty = room.members.is_empty();
+        if now_empty {
+            room.empty_since = Some(now.mono_ms);
+            self.empty_rooms.push(rid);
+        }
+        if let Some(m) = moved
+            .and_then(|k| self.sessions.get_mut(&k))
+            .and_then(|s| s.rooms.iter_mut().find(|m| m.room == rid))
+        {
+            m.index = membership.index;
+        }
+        if last && !now_empty {
+            self.presence_changed(rid, "user_left", uid, key, net);
+        }
+    }
+
+    /// Tell the members of `rid` that `uid` came or went: one event each in
+    /// a small room, a throttled `online` count in a big one.
+    fn presence_changed(
+        &mut self,
+        rid: usize,
+        kind: &str,
+        uid: UserId,
+        except: ConnKey,
+        net: &mut impl Net,
+    ) {
+        let Some(room) = self.rooms.get_mut(rid) else {
+            return;
+        };
+        if room.members.len() > self.cfg.presence_events_max {
+            if !room.online_pending {
+                room.online_pending = true;
+                self.online_pending.push(rid);
+            }
+            return;
+        }
+        let Some(user) = self.users.get(uid) else {
+            return;
+        };
+        let frame = Event::new(kind)
+            .raw("room", &room.name_json)
+            .raw("user", &user.name_json)
+            .num("online", room.online() as u64)
+            .finish();
+        room.online_announced = room.online();
+        for &member in room.members.iter().filter(|k| **k != except) {
+            net.send(member, &frame);
+        }
+    }
+
+    /// `force_disconnect` with 4001, out of every room, then closed.
+    pub(super) fn force_out(&mut self, key: ConnKey, reason: &str, now: Now, net: &mut impl Net) {
+        let frame = Event::new("force_disconnect")
+            .num("code", 4001)
+            .str("reason", reason)
+            .finish();
+        net.send(key, &frame);
+        self.leave_all(key, now, net);
+        net.close(key, 4001, reason);
+    }
+
+    /// `key`'s queue drained under `drop_threshold`: report what it missed.
+    pub fn on_drained(&mut self, key: ConnKey, net: &mut impl Net) {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        for m in session.rooms.iter_mut().filter(|m| m.dropped > 0) {
+            let Some(room) = self.rooms.get(m.room) else {
+                continue;
+            };
+            let frame = Event::new("dropped")
+                .raw("room", &room.name_json)
+                .num("count", u64::from(m.dropped))
+                .num("from_seq", m.drop_from)
+                .num("to_seq", m.drop_to)
+                .finish();
+            m.dropped = 0;
+            net.send(key, &frame);
+        }
+    }
+
+    /// Once a second: throttled `online` events, dropping rooms empty for
+    /// `room_ttl`, expiring offline messages. Costs what is pending, not
+    /// the number of rooms or users.
+    pub fn tick(&mut self, now: Now, net: &mut impl Net) {
+        for rid in std::mem::take(&mut self.online_pending) {
+            let Some(room) = self.rooms.get_mut(rid) else {
+                continue;
+            };
+            room.online_pending = false;
+            if room.online() != room.online_announced {
+                room.online_announced = room.online();
+                let frame = Event::new("online")
+                    .raw("room", &room.name_json)
+                    .num("online", room.online() as u64)
+                    .finish();
+                for &member in &room.members {
+                    net.send(member, &frame);
+                }
+            }
+        }
+        let ttl = self.cfg.room_ttl_ms;
+        let mut keep = Vec::new();
+        for rid in std::mem::take(&mut self.empty_rooms) {
+            let Some(room) = self.rooms.get(rid) else {
+                continue;
+            };
+            match room.empty_since {
+                Some(t) if room.members.is_empty() && now.mono_ms >= t.saturating_add(ttl) => {
+                    let room = self.rooms.remove(rid);
+                    self.room_index.remove(&room.name);
+                }
+                Some(_) if room.members.is_empty() => keep.push(rid),
+                _ => {}
+            }
+        }
+        keep.dedup();
+        self.empty_rooms = keep;
+        let holders: Vec<UserId> = self.with_offline.iter().copied().collect();
+        for uid in holders {
+            if let Some(user) = self.users.get_mut(uid) {
+                user.expire(now.mono_ms);
+                if user.offline.is_empty() {
+                    self.with_offline.remove(&uid);
+                    self.drop_user_if_idle(uid);
+                }
+            } else {
+                self.with_offline.remove(&uid);
+            }
+        }
+    }
+
+    /// Check every invariant between the indexes (tests and fuzzing).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (rid, room) in &self.rooms {
+            if self.room_index.get(&room.name) != Some(&rid) {
+                return Err(format!("room {} not indexed", room.name));
+            }
+            let mut counts: HashMap<UserId, u32> = HashMap::new();
+            for (i, key) in room.members.iter().enumerate() {
+                let s = self
+                    .sessions
+                    .get(key)
+                    .ok_or(format!("member {key} has no session"))?;
+                let m = s
+                    .rooms
+                    .iter()
+                    .find(|m| m.room == rid)
+                    .ok_or(format!("member {key} lacks the membership"))?;
+                if m.index as usize != i {
+                    return Err(format!("member {key} at {i} thinks it is at {}", m.index));
+                }
+                *counts.entry(s.user).or_default() += 1;
+            }
+            if counts != room.users {
+                return Err(format!(
+                    "room {} user counts {:?} != {:?}",
+                    room.name, room.users, counts
+                ));
+            }
+            if room.members.is_empty() != room.empty_since.is_some() {
+                return Err(format!("room {} empty_since is wrong", room.name));
+            }
+        }
+        for (key, s) in &self.sessions {
+            let user = self.users.get(s.user).ok_or("session without user")?;
+            if !user.conns.contains(key) {
+                return Err(format!("user {} lacks conn {key}", user.name));
+            }
+            if self.cfg.policy == RoomPolicy::Exclusive && s.rooms.len() > 1 {
+                return Err(format!(
+                    "conn {key} in {} rooms under exclusive",
+                    s.rooms.len()
+                ));
+            }
+            for m in &s.rooms {
+                let room = self
+                    .rooms
+                    .get(m.room)
+                    .ok_or("membership of a missing room")?;
+                if room.members.get(m.index as usize) != Some(key) {
+                    return Err(format!("conn {key} not at its index in {}", room.name));
+                }
+            }
+        }
+        if self.cfg.policy == RoomPolicy::Exclusive {
+            for (_, user) in &self.users {
+                let rooms: HashSet<usize> = user
+                    .conns
+                    .iter()
+                    .filter_map(|k| self.sessions.get(k))
+                    .flat_map(|s| s.rooms.iter().map(|m| m.room))
+                    .collect();
+                if rooms.len() > 1 {
+                    return Err(format!(
+                        "user {} in {} rooms under exclusive",
+                        user.name,
+                        rooms.len()
+                    ));
+                }
+            }
+        }
+        for (uid, user) in &self.users {
+            if self.user_index.get(&user.name) != Some(&uid) {
+                return Err(format!("user {} not indexed", user.name));
+            }
+            if user.is_idle() {
+                return Err(format!("idle user {} kept", user.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seconds as a JSON number: `20` for whole seconds, `0.5` otherwise.
+fn format_secs(secs: f64) -> String {
+    if secs.fract() == 0.0 && secs.abs() < 1e15 {
+        format!("{}", secs as i64)
+    } else {
+        format!("{secs}")
+    }
+}

@@ -1,0 +1,232 @@
+//! JSON in and out: client requests borrowed from the frame they came in,
+//! and server events written straight into a frame buffer (no `Value`
+//! trees; `data` is copied byte for byte, never re-serialized).
+
+use crate::proto::frame::{encode_header, OpCode, MAX_HEADER_LEN};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::rc::Rc;
+
+/// A client request: every field any request type may carry. Which ones
+/// are required depends on `type`; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct Request<'a> {
+    /// The request type.
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    /// Echoed in the reply, ack or error: a string or a number.
+    #[serde(borrow, default, deserialize_with = "some_raw")]
+    pub id: Option<&'a RawValue>,
+    /// A room name.
+    #[serde(borrow)]
+    pub room: Option<Cow<'a, str>>,
+    /// Any JSON value, passed through as it came.
+    #[serde(borrow, default, deserialize_with = "some_raw")]
+    pub data: Option<&'a RawValue>,
+    /// The last seq the client saw.
+    pub since: Option<u64>,
+    /// The room epoch the client saw.
+    #[serde(borrow)]
+    pub epoch: Option<Cow<'a, str>>,
+    /// How many history messages.
+    pub limit: Option<u64>,
+    /// The recipient of a private message.
+    #[serde(borrow)]
+    pub to: Option<Cow<'a, str>>,
+    /// The target user of a moderation request.
+    #[serde(borrow)]
+    pub user: Option<Cow<'a, str>>,
+    /// A reason given with a moderation request.
+    #[serde(borrow)]
+    pub reason: Option<Cow<'a, str>>,
+    /// Ban length in seconds (kick).
+    pub ban_seconds: Option<f64>,
+    /// Mute length in seconds.
+    pub seconds: Option<f64>,
+    /// A message's seq (retract).
+    pub seq: Option<u64>,
+}
+
+/// `null` is a value too: a present field is `Some`, even when it is `null`.
+fn some_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Why a text could not be read as a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON at all.
+    BadJson,
+    /// JSON, but not a request object of the right shape.
+    BadRequest,
+}
+
+/// Parse a request; the `id` must be a string or a number.
+pub fn parse_request(text: &str) -> Result<Request<'_>, ParseError> {
+    let req: Request<'_> = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ParseError::BadRequest,
+        _ => ParseError::BadJson,
+    })?;
+    if let Some(id) = req.id {
+        let first = id.get().as_bytes().first().copied().unwrap_or(b' ');
+        if !(first == b'"' || first == b'-' || first.is_ascii_digit()) {
+            return Err(ParseError::BadRequest);
+        }
+    }
+    Ok(req)
+}
+
+/// A server event being written as one WebSocket text frame: the header is
+/// filled in front of the JSON when it is finished, so the bytes are
+/// written once and shared by every recipient.
+#[derive(Debug)]
+pub struct Event {
+    buf: Vec<u8>,
+}
+
+impl Event {
+    /// Start `{"type":"<kind>"`.
+    pub fn new(kind: &str) -> Event {
+        let mut buf = Vec::with_capacity(128);
+        buf.resize(MAX_HEADER_LEN, 0);
+        buf.extend_from_slice(b"{\"type\":\"");
+        buf.extend_from_slice(kind.as_bytes());
+        buf.push(b'"');
+        Event { buf }
+    }
+
+    fn key(&mut self, key: &str) {
+        self.buf.extend_from_slice(b",\"");
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// `,"key":<json>` with `json` already valid JSON.
+    pub fn raw(mut self, key: &str, json: &str) -> Event {
+        self.key(key);
+        self.buf.extend_from_slice(json.as_bytes());
+        self
+    }
+
+    /// `,"key":"<escaped s>"`.
+    pub fn str(mut self, key: &str, s: &str) -> Event {
+        self.key(key);
+        write_str(&mut self.buf, s);
+        self
+    }
+
+    /// `,"key":n`.
+    pub fn num(mut self, key: &str, n: u64) -> Event {
+        self.key(key);
+        self.buf.extend_from_slice(itoa(n).as_bytes());
+        self
+    }
+
+    /// `,"key":true|false`.
+    pub fn bool(self, key: &str, b: bool) -> Event {
+        self.raw(key, if b { "true" } else { "false" })
+    }
+
+    /// `,"id":<id>` if the request had one.
+    pub fn id(self, id: Option<&RawValue>) -> Event {
+        match id {
+            Some(id) => self.raw("id", id.get()),
+            None => self,
+        }
+    }
+
+    /// Close the object and frame it. Returns the frame and where its JSON starts.
+    pub fn finish_with_offset(mut self) -> (Rc<[u8]>, usize) {
+        self.buf.push(b'}');
+        let len = (self.buf.len() - MAX_HEADER_LEN) as u64;
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = encode_header(&mut head, true, OpCode::Text, None, len);
+        let start = MAX_HEADER_LEN - n;
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..MAX_HEADER_LEN), head.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        (Rc::from(self.buf.get(start..).unwrap_or_default()), n)
+    }
+
+    /// Close the object and frame it.
+    pub fn finish(self) -> Rc<[u8]> {
+        self.finish_with_offset().0
+    }
+}
+
+/// `s` as a JSON string literal appended to `out`.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json's escaping; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// `s` as a JSON string literal.
+pub fn quote(s: &str) -> Box<str> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    write_str(&mut out, s);
+    String::from_utf8(out).unwrap_or_default().into_boxed_str()
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+/// An `error` event (SPEC §2).
+pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
+    Event::new("error")
+        .str("code", code)
+        .str("reason", reason)
+        .id(id)
+        .finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::proto::fuzzing::{decode_all, Event as Ev};
+    use crate::proto::Role;
+
+    #[test]
+    fn events_are_framed_json() {
+        let big = "x".repeat(300);
+        for s in ["a\"b", big.as_str()] {
+            let frame = Event::new("chat")
+                .str("room", s)
+                .num("seq", 7)
+                .raw("data", "{\"k\":[1,2]}")
+                .bool("ok", true)
+                .finish();
+            let events = decode_all(Role::Client, 1 << 20, &frame);
+            let Ev::Text(text) = &events[0] else {
+                panic!("{events:?}")
+            };
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v["type"], "chat");
+            assert_eq!(v["room"], s);
+            assert_eq!(v["seq"], 7);
+            assert_eq!(v["data"]["k"][1], 2);
+        }
+    }
+
+    #[test]
+    fn requests_parse_with_data_passed_through() {
+        let r = parse_request(r#"{"type":"chat","data": {"a" : 1.50e3},"id":"x\"y"}"#).unwrap();
+        assert_eq!(r.kind.as_deref(), Some("chat"));
+        assert_eq!(r.data.unwrap().get(), r#"{"a" : 1.50e3}"#);
+        assert_eq!(r.id.unwrap().get(), r#""x\"y""#);
+        let r = parse_request(r#"{"type":"chat","data":null}"#).unwrap();
+        assert_eq!(r.data.unwrap().get(), "null");
+        assert_eq!(parse_request("{nope").unwrap_err(), ParseError::BadJson);
+        assert_eq!(parse_request("[1]").unwrap_err(), ParseError::BadRequest);
+        assert_eq!(
+            parse_request(r#"{"type":"join","since":"x"}"#).unwrap_err(),
+            ParseError::BadRequest
+        );
+        assert_eq!(
+            parse_request(r#"{"type":"join","id":{}}"#).unwrap_err(),
+            ParseError::BadRequest
+        );
+    }
+}

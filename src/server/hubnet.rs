@@ -1,0 +1,125 @@
+//! The glue between the loop and the room model: [`ServerNet`] lets the hub
+//! queue frames and ask for closes without touching sockets; the loop acts
+//! on the closes right after the hub returns.
+
+use super::conn::Conn;
+use super::{queue_frame, Reason, Server, Stats};
+use crate::config::Config;
+use crate::proto::CloseCode;
+use crate::room::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
+use slab::Slab;
+use std::rc::Rc;
+
+/// The hub's view of the connections.
+pub(super) struct ServerNet<'a> {
+    pub conns: &'a mut Slab<Conn>,
+    pub dirty: &'a mut Vec<usize>,
+    pub stats: &'a mut Stats,
+    pub closes: &'a mut Vec<(usize, u16, String)>,
+    pub max_backpressure: usize,
+}
+
+impl Net for ServerNet<'_> {
+    fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
+        // Only an open connection takes data: after our close, nothing (§5.5.1).
+        if !self.conns.get(key).is_some_and(Conn::is_open) {
+            return;
+        }
+        if let Some(unsent) = queue_frame(self.conns, self.dirty, key, frame.clone()) {
+            self.stats.messages_delivered += 1;
+            if unsent > self.max_backpressure {
+                self.closes
+                    .push((key, CloseCode::SLOW_CONSUMER.0, String::new()));
+            }
+        }
+    }
+
+    fn unsent(&self, key: ConnKey) -> usize {
+        self.conns.get(key).map_or(0, |c| c.outbox.unsent())
+    }
+
+    fn close(&mut self, key: ConnKey, code: u16, reason: &str) {
+        self.closes.push((key, code, reason.to_owned()));
+    }
+
+    fn watch_drain(&mut self, key: ConnKey) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.drain_watch = true;
+        }
+    }
+}
+
+/// The model's part of the configuration.
+pub(super) fn hub_config(cfg: &Config) -> HubConfig {
+    HubConfig {
+        policy: cfg.room_policy,
+        max_rooms_per_connection: cfg.max_rooms_per_connection,
+        max_connections_per_user: cfg.max_connections_per_user,
+        history_size: cfg.history_size,
+        room_ttl_ms: super::ms(cfg.room_ttl),
+        offline_queue: cfg.offline_queue,
+        offline_ttl_ms: super::ms(cfg.offline_ttl),
+        presence_events_max: cfg.presence_events_max,
+        drop_threshold: cfg.drop_threshold,
+        ping_interval_secs: cfg.ping_interval,
+    }
+}
+
+impl Server {
+    /// Run `f` on the hub with a [`ServerNet`], then act on the closes it asked for.
+    pub(super) fn with_hub<R>(
+        &mut self,
+        f: impl FnOnce(&mut Hub, &mut ServerNet<'_>, Now) -> R,
+    ) -> R {
+        let now = Now {
+            mono_ms: self.now_ms,
+            wall_ms: self.wall_ms(),
+        };
+        let mut closes = std::mem::take(&mut self.closes);
+        let mut net = ServerNet {
+            conns: &mut self.conns,
+            dirty: &mut self.dirty,
+            stats: &mut self.stats,
+            closes: &mut closes,
+            max_backpressure: self.cfg.max_backpressure,
+        };
+        let result = f(&mut self.hub, &mut net, now);
+        for (key, code, reason) in closes.drain(..) {
+            if code == CloseCode::SLOW_CONSUMER.0 {
+                self.close_slow_consumer(key);
+            } else {
+                self.set_reason(key, Reason::Policy);
+                self.start_close(key, CloseCode(code), &reason);
+            }
+        }
+        self.closes = closes;
+        result
+    }
+
+    /// A `/ws` connection opened: `welcome`, offline messages, the query's join.
+    pub(super) fn open_room_session(&mut self, key: usize, query: &str) {
+        let Some(conn_id) = self.conns.get(key).map(|c| c.id) else {
+            return;
+        };
+        let q = |name| crate::proto::handshake::query_param(query, name);
+        let (user, room, since) = (q("user"), q("room"), q("since"));
+        let params = ConnectParams {
+            user: user.as_deref(),
+            room: room.as_deref(),
+            since: since.as_deref(),
+        };
+        self.with_hub(|hub, net, now| hub.open(key, conn_id, params, now, net));
+    }
+
+    /// Once a second: the hub's throttled and expiring work.
+    pub(super) fn hub_tick(&mut self) {
+        self.with_hub(|hub, net, now| hub.tick(now, net));
+    }
+
+    /// Connections whose queues drained under `drop_threshold` hear what they missed.
+    pub(super) fn report_drained(&mut self, keys: &[usize]) {
+        for &key in keys {
+            self.with_hub(|hub, net, _| hub.on_drained(key, net));
+        }
+    }
+}
