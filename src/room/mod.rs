@@ -7,6 +7,7 @@
 //! a loop: see the tests in `hub.rs` and the `rooms_ops` fuzz target.
 
 mod commands;
+pub mod fuzzing;
 pub mod hub;
 pub mod json;
 mod rooms;
