@@ -356,36 +356,24 @@ fn echo_endpoint_can_be_turned_off() {
 
 #[test]
 fn sigterm_drains_with_1001_and_exits_zero() {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roomcast"))
-        .args(["--listen", "127.0.0.1:0", "--close-timeout", "2"])
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start roomcast");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("log line").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let (mut ws, _) = tungstenite::connect(format!("ws://{addr}/echo")).unwrap();
+    let mut daemon = Daemon::start(&["--close-timeout", "2"]);
+    let (mut ws, _) = tungstenite::connect(daemon.url("/echo")).unwrap();
     ws.send(Message::text("before")).unwrap();
     assert_eq!(ws.read().unwrap(), Message::text("before"));
     // SAFETY: kill(2) on the PID of the child this test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) },
+        0
+    );
     match ws.read().unwrap() {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
         other => panic!("expected close 1001, got {other:?}"),
     }
     let _ = ws.flush(); // our close reply goes out
-    let status = child.wait().unwrap();
+    let status = daemon.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(
-        std::net::TcpStream::connect(&addr).is_err(),
+        std::net::TcpStream::connect(daemon.addr).is_err(),
         "no longer accepting"
     );
 }

@@ -589,6 +589,7 @@ impl Server {
             return;
         }
         conn.phase = Phase::Closing;
+        self.leave_hub(key);
         let frame = Rc::from(encode_frame(
             true,
             OpCode::Close,
@@ -624,10 +625,14 @@ impl Server {
         if let Some(frame) = last {
             conn.outbox.push(frame);
         }
+        let was_open = conn.phase == Phase::Open;
         conn.phase = Phase::Linger;
         conn.decoder = None;
         conn.http = None;
         self.mark_dirty(key);
+        if was_open {
+            self.leave_hub(key);
+        }
         let deadline = self.now_ms + ms(self.cfg.close_timeout);
         self.schedule(key, deadline);
     }
@@ -636,6 +641,15 @@ impl Server {
     fn set_reason(&mut self, key: usize, reason: Reason) {
         if let Some(conn) = self.conns.get_mut(key) {
             conn.reason.get_or_insert(reason);
+        }
+    }
+
+    /// A `/ws` connection stopped being open (closing, failed or gone):
+    /// the room model forgets it now, so rooms, presence and private
+    /// delivery never count a connection that takes no more messages.
+    fn leave_hub(&mut self, key: usize) {
+        if self.conns.get(key).and_then(|c| c.endpoint) == Some(conn::Endpoint::Room) {
+            self.with_hub(|hub, net, now| hub.close(key, now, net));
         }
     }
 
@@ -652,16 +666,17 @@ impl Server {
 
     fn reap(&mut self) {
         for key in std::mem::take(&mut self.doomed) {
-            if !self.conns.contains(key) {
+            let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
                 continue;
+            };
+            if phase == Phase::Open {
+                // Still in the slab, so the hub can name it; it takes no frames.
+                self.leave_hub(key);
             }
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             if conn.endpoint.is_some() {
                 self.ws_open -= 1;
-            }
-            if conn.endpoint == Some(conn::Endpoint::Room) {
-                self.with_hub(|hub, net, now| hub.close(key, now, net));
             }
             self.stats.disconnect(conn.reason.unwrap_or(Reason::Gone));
         }
