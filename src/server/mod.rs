@@ -142,7 +142,7 @@ impl Server {
             );
         }
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
+        let mut listener = bind_listener(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
@@ -743,6 +743,22 @@ impl Server {
             }
         }
     }
+}
+
+/// The accept queue: a reconnect storm after a restart (every client of a
+/// busy room at once) must not overflow it, or each dropped SYN costs its
+/// client a one-second retransmit. Linux caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Bind the listener with our backlog (mio's `bind` uses 128).
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Queue `frame` for `key` and mark it dirty; returns its unsent bytes, or

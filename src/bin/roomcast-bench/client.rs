@@ -1,0 +1,222 @@
+//! Client connections on one mio poll: connect, upgrade, then frames via
+//! roomcast's own codec in client role (masked frames out; frames in are
+//! handed out of the shared read buffer, nothing allocated per message).
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use roomcast::proto::frame::{encode_frame_into, OpCode};
+use roomcast::proto::{Decoder, Message, Role};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+/// Where a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Handshaking,
+    Open,
+    Closed,
+}
+
+/// One client connection.
+pub struct Conn {
+    pub sock: TcpStream,
+    pub state: State,
+    decoder: Decoder,
+    head: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    request: Vec<u8>,
+    mask_counter: u32,
+}
+
+/// What a read produced, handed to the caller per message.
+pub enum Input<'a> {
+    /// The upgrade completed.
+    Opened,
+    /// A text or binary message.
+    Message(&'a [u8]),
+    /// The server closed (close frame, EOF or error).
+    Closed,
+}
+
+/// Parse `ws://host:port/path?query` into an address and the request target.
+pub fn parse_url(url: &str) -> Result<(SocketAddr, String, String), String> {
+    use std::net::ToSocketAddrs;
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or("the URL must start with ws://")?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = host
+        .to_socket_addrs()
+        .map_err(|e| format!("{host}: {e}"))?
+        .next()
+        .ok_or("no address")?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: load goes to this machine only"
+        ));
+    }
+    Ok((addr, host.to_owned(), path.to_owned()))
+}
+
+impl Conn {
+    /// Start connecting; the upgrade is sent once the socket is writable.
+    pub fn connect(
+        registry: &Registry,
+        token: Token,
+        addr: SocketAddr,
+        host: &str,
+        target: &str,
+    ) -> io::Result<Conn> {
+        let mut sock = TcpStream::connect(addr)?;
+        registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .into_bytes();
+        Ok(Conn {
+            sock,
+            state: State::Connecting,
+            decoder: Decoder::new(Role::Client, 64 << 20),
+            head: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            request,
+            mask_counter: token.0 as u32,
+        })
+    }
+
+    /// Queue a masked frame.
+    pub fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.mask_counter = self
+            .mask_counter
+            .wrapping_mul(1_664_525)
+            .wrapping_add(1_013_904_223);
+        encode_frame_into(
+            &mut self.out,
+            true,
+            opcode,
+            Some(self.mask_counter.to_ne_bytes()),
+            payload,
+        );
+    }
+
+    /// Bytes queued and not written.
+    pub fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Write what is queued (call on writable and after queueing).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.state == State::Connecting {
+            match self.sock.peer_addr() {
+                Ok(_) => {
+                    self.state = State::Handshaking;
+                    let req = std::mem::take(&mut self.request);
+                    self.out.splice(0..0, req);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        while self.out_pos < self.out.len() {
+            match self.sock.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Ok(())
+    }
+
+    /// Read everything available into `scratch`, calling `on` for each input.
+    pub fn read(&mut self, scratch: &mut [u8], mut on: impl FnMut(&mut Conn, Input<'_>)) {
+        loop {
+            if self.state == State::Closed {
+                return;
+            }
+            let n = match self.sock.read(scratch) {
+                Ok(0) => {
+                    self.state = State::Closed;
+                    return on(self, Input::Closed);
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.state = State::Closed;
+                    return on(self, Input::Closed);
+                }
+            };
+            let mut data = &mut scratch[..n];
+            let mut owned;
+            if self.state != State::Open {
+                self.head.extend_from_slice(data);
+                let Some(end) = self.head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                if !self.head.starts_with(b"HTTP/1.1 101") {
+                    self.state = State::Closed;
+                    return on(self, Input::Closed);
+                }
+                self.state = State::Open;
+                owned = self.head.split_off(end + 4);
+                self.head = Vec::new();
+                on(self, Input::Opened);
+                data = &mut owned;
+            }
+            let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(Role::Client, 0));
+            let mut pos = 0;
+            loop {
+                match decoder.next_message(data, &mut pos) {
+                    Ok(Some(Message::Text(t))) => on(self, Input::Message(t.as_bytes())),
+                    Ok(Some(Message::Binary(b))) => on(self, Input::Message(b)),
+                    Ok(Some(Message::Ping(p))) => {
+                        let p = p.to_vec();
+                        self.queue(OpCode::Pong, &p);
+                    }
+                    Ok(Some(Message::Pong(_))) => {}
+                    Ok(Some(Message::Close(..))) | Err(_) => {
+                        self.state = State::Closed;
+                        self.decoder = decoder;
+                        return on(self, Input::Closed);
+                    }
+                    Ok(None) => break,
+                }
+            }
+            self.decoder = decoder;
+        }
+    }
+}
+
+/// The integer after `"key":` in a JSON text, found without parsing it all.
+pub fn json_u64(text: &[u8], key: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i + key.len() + 3 <= text.len() {
+        if text[i] == b'"'
+            && text[i + 1..].starts_with(key)
+            && text[i + 1 + key.len()..].starts_with(b"\":")
+        {
+            let mut n: u64 = 0;
+            let mut any = false;
+            for &b in &text[i + key.len() + 3..] {
+                if !b.is_ascii_digit() {
+                    break;
+                }
+                n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+                any = true;
+            }
+            return any.then_some(n);
+        }
+        i += 1;
+    }
+    None
+}

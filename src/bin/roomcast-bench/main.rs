@@ -1,0 +1,634 @@
+//! roomcast-bench: the load generator (as redis-benchmark is to Redis).
+//!
+//! One thread, one mio poll, roomcast's own codec in client role. Every
+//! subcommand prints a human summary and, with `--json`, one JSON object on
+//! the last line. With `--server-pid` it also reports the server's CPU over
+//! the measured window (and RSS for `connections`), so a result reads as
+//! server CPU per unit of work even when this client is the bottleneck.
+//! Targets must be loopback addresses; every run is bounded in time.
+
+mod client;
+mod stats;
+
+use clap::{Parser, Subcommand};
+use client::{json_u64, parse_url, Conn, Input, State};
+use mio::{Events, Poll, Token};
+use roomcast::proto::frame::OpCode;
+use serde_json::json;
+use stats::{rss_bytes, CpuWindow, Histogram};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "roomcast-bench",
+    about = "Load generator for roomcast (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// Print one JSON object on the last line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The server's PID, to report its CPU (and RSS) over the run.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Open N connections and hold them: handshake rate, server RSS per connection.
+    Connections {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/echo")]
+        url: String,
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        /// Seconds to hold the connections open after they settle.
+        #[arg(long, default_value_t = 5.0)]
+        hold: f64,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
+    /// Round trips on /echo: rate and latency.
+    Echo {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/echo")]
+        url: String,
+        #[arg(long, default_value_t = 100)]
+        conns: usize,
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Messages in flight per connection.
+        #[arg(long, default_value_t = 1)]
+        pipeline: usize,
+    },
+    /// N subscribers in one room, one publisher: deliveries, latency, loss.
+    Fanout {
+        /// The server's base URL; /ws is appended.
+        #[arg(long, default_value = "ws://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value_t = 1000)]
+        subs: usize,
+        #[arg(long, default_value = "bench")]
+        room: String,
+        /// Bytes of chat data per message.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Messages per second from the publisher.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Handshakes in flight at once while subscribing.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
+    /// Connect, upgrade, close, again: cycles per second.
+    Churn {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/echo")]
+        url: String,
+        /// Cycles in flight at once.
+        #[arg(long, default_value_t = 50)]
+        conns: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+    },
+}
+
+/// What a workload does with its connections.
+trait Workload {
+    fn on_open(&mut self, _i: usize, _c: &mut Conn, _now: Instant) {}
+    fn on_message(&mut self, _i: usize, _c: &mut Conn, _msg: &[u8], _now: Instant) {}
+    fn on_closed(&mut self, _i: usize) {}
+}
+
+/// The connections and the poll that drives them.
+struct Driver {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Option<Conn>>,
+    scratch: Vec<u8>,
+    addr: SocketAddr,
+    host: String,
+    opened: usize,
+    closed: usize,
+    failed: usize,
+}
+
+impl Driver {
+    fn new(url: &str) -> Result<(Driver, String), String> {
+        let (addr, host, path) = parse_url(url)?;
+        let poll = Poll::new().map_err(|e| e.to_string())?;
+        let d = Driver {
+            poll,
+            events: Events::with_capacity(4096),
+            conns: Vec::new(),
+            scratch: vec![0; 256 * 1024],
+            addr,
+            host,
+            opened: 0,
+            closed: 0,
+            failed: 0,
+        };
+        Ok((d, path))
+    }
+
+    /// Start connection `i` to `target` (replacing a closed one).
+    fn start(&mut self, i: usize, target: &str) {
+        if self.conns.len() <= i {
+            self.conns.resize_with(i + 1, || None);
+        }
+        match Conn::connect(
+            self.poll.registry(),
+            Token(i),
+            self.addr,
+            &self.host,
+            target,
+        ) {
+            Ok(c) => self.conns[i] = Some(c),
+            Err(_) => self.failed += 1,
+        }
+    }
+
+    /// Poll once (up to `timeout`) and dispatch.
+    fn turn(&mut self, w: &mut impl Workload, timeout: Duration) {
+        if self.poll.poll(&mut self.events, Some(timeout)).is_err() {
+            return;
+        }
+        let now = Instant::now();
+        let ready: Vec<(usize, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token().0,
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                )
+            })
+            .collect();
+        for (i, readable, writable) in ready {
+            let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
+                continue;
+            };
+            if writable && conn.flush().is_err() {
+                conn.state = State::Closed;
+                self.closed += 1;
+                w.on_closed(i);
+                continue;
+            }
+            if readable {
+                let (mut opened, mut closed) = (false, false);
+                conn.read(&mut self.scratch, |c, input| match input {
+                    Input::Opened => {
+                        opened = true;
+                        w.on_open(i, c, now);
+                    }
+                    Input::Message(m) => w.on_message(i, c, m, now),
+                    Input::Closed => closed = true,
+                });
+                self.opened += usize::from(opened);
+                if closed {
+                    self.closed += 1;
+                    w.on_closed(i);
+                }
+            }
+            if conn.state != State::Closed && conn.pending() > 0 && conn.flush().is_err() {
+                conn.state = State::Closed;
+            }
+        }
+    }
+
+    /// Flush every connection with bytes queued outside an event.
+    fn flush_all(&mut self) {
+        for conn in self.conns.iter_mut().flatten() {
+            if conn.state == State::Open && conn.pending() > 0 {
+                let _ = conn.flush();
+            }
+        }
+    }
+
+    /// Open `n` connections (targets from `target(i)`), `concurrency` at a
+    /// time; returns the seconds it took. Gives up after `limit`.
+    fn open_many(
+        &mut self,
+        w: &mut impl Workload,
+        n: usize,
+        concurrency: usize,
+        target: impl Fn(usize) -> String,
+        limit: Duration,
+    ) -> f64 {
+        let start = Instant::now();
+        let mut started = 0;
+        let base = self.opened + self.closed;
+        while self.opened + self.closed - base + self.failed < n && start.elapsed() < limit {
+            while started < n
+                && started - (self.opened + self.closed - base + self.failed).min(started)
+                    < concurrency
+            {
+                let i = self.conns.len();
+                self.start(i, &target(started));
+                started += 1;
+            }
+            self.turn(w, Duration::from_millis(10));
+        }
+        start.elapsed().as_secs_f64()
+    }
+
+    /// Keep serving for `d` (answering pings, counting closes).
+    fn run_for(&mut self, w: &mut impl Workload, d: Duration) {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            self.turn(w, Duration::from_millis(10));
+        }
+    }
+}
+
+fn main() {
+    // Die quietly on a closed pipe (`| head`), like other command-line tools.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    let pid = cli.server_pid.map(|p| p.to_string());
+    let result = match cli.cmd {
+        Cmd::Connections {
+            url,
+            conns,
+            hold,
+            concurrency,
+        } => connections(&url, conns, hold, concurrency, pid.as_deref()),
+        Cmd::Echo {
+            url,
+            conns,
+            size,
+            secs,
+            pipeline,
+        } => echo(&url, conns, size, secs, pipeline, pid.as_deref()),
+        Cmd::Fanout {
+            url,
+            subs,
+            room,
+            size,
+            secs,
+            rate,
+            concurrency,
+        } => fanout(
+            &url,
+            subs,
+            &room,
+            size,
+            secs,
+            rate,
+            concurrency,
+            pid.as_deref(),
+        ),
+        Cmd::Churn { url, conns, secs } => churn(&url, conns, secs, pid.as_deref()),
+    };
+    match result {
+        Ok(report) => {
+            if cli.json {
+                println!("{report}");
+            }
+        }
+        Err(e) => {
+            eprintln!("roomcast-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn cpu_fields(report: &mut serde_json::Value, cpu: &CpuWindow, secs: f64) -> (f64, Option<f64>) {
+    let (own, server) = cpu.end();
+    report["client_cpu_secs"] = json!(own);
+    report["client_cpu_pct"] = json!(100.0 * own / secs.max(1e-9));
+    if let Some(s) = server {
+        report["server_cpu_secs"] = json!(s);
+        report["server_cpu_pct"] = json!(100.0 * s / secs.max(1e-9));
+    }
+    println!(
+        "  client CPU {own:.2} s ({:.0}%), server CPU {}",
+        100.0 * own / secs.max(1e-9),
+        server.map_or("n/a".to_owned(), |s| format!(
+            "{s:.2} s ({:.0}%)",
+            100.0 * s / secs.max(1e-9)
+        ))
+    );
+    (own, server)
+}
+
+struct Idle;
+impl Workload for Idle {}
+
+fn connections(
+    url: &str,
+    n: usize,
+    hold: f64,
+    concurrency: usize,
+    pid: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let (mut d, path) = Driver::new(url)?;
+    let rss_before = pid.map(rss_bytes);
+    let cpu = CpuWindow::start(pid);
+    let secs = d.open_many(
+        &mut Idle,
+        n,
+        concurrency,
+        |_| path.clone(),
+        Duration::from_secs(120),
+    );
+    let opened = d.opened;
+    let mut report = json!({"bench": "connections", "url": url, "conns": n, "opened": opened, "failed": d.failed + d.closed, "handshake_secs": secs, "handshakes_per_sec": opened as f64 / secs});
+    println!(
+        "connections: {opened}/{n} open in {secs:.2} s ({:.0} handshakes/s)",
+        opened as f64 / secs
+    );
+    let (_, server_cpu) = cpu_fields(&mut report, &cpu, secs);
+    if let Some(s) = server_cpu {
+        report["server_cpu_us_per_handshake"] = json!(1e6 * s / opened.max(1) as f64);
+        println!(
+            "  server CPU per handshake: {:.1} µs",
+            1e6 * s / opened.max(1) as f64
+        );
+    }
+    d.run_for(&mut Idle, Duration::from_secs(2)); // settle
+    if let (Some(p), Some(before)) = (pid, rss_before) {
+        let after = rss_bytes(p);
+        let per = after.saturating_sub(before) as f64 / opened.max(1) as f64;
+        report["server_rss_before"] = json!(before);
+        report["server_rss_after"] = json!(after);
+        report["server_rss_per_conn"] = json!(per);
+        println!(
+            "  server RSS {} KiB -> {} KiB: {per:.0} B per connection",
+            before / 1024,
+            after / 1024
+        );
+    }
+    let closed_before = d.closed;
+    d.run_for(&mut Idle, Duration::from_secs_f64(hold));
+    report["dropped_while_held"] = json!(d.closed - closed_before);
+    println!(
+        "  held {hold} s: {} dropped by the server",
+        d.closed - closed_before
+    );
+    Ok(report)
+}
+
+struct Echo {
+    payload: Vec<u8>,
+    pipeline: usize,
+    sent: Vec<VecDeque<Instant>>,
+    hist: Histogram,
+    measuring: bool,
+}
+
+impl Workload for Echo {
+    fn on_open(&mut self, i: usize, c: &mut Conn, now: Instant) {
+        if self.sent.len() <= i {
+            self.sent.resize_with(i + 1, VecDeque::new);
+        }
+        for _ in 0..self.pipeline {
+            c.queue(OpCode::Binary, &self.payload);
+            self.sent[i].push_back(now);
+        }
+    }
+    fn on_message(&mut self, i: usize, c: &mut Conn, _msg: &[u8], now: Instant) {
+        if let Some(t) = self.sent[i].pop_front() {
+            if self.measuring {
+                self.hist.record(now - t);
+            }
+        }
+        c.queue(OpCode::Binary, &self.payload);
+        self.sent[i].push_back(now);
+    }
+}
+
+fn echo(
+    url: &str,
+    n: usize,
+    size: usize,
+    secs: f64,
+    pipeline: usize,
+    pid: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let (mut d, path) = Driver::new(url)?;
+    let mut w = Echo {
+        payload: vec![b'x'; size],
+        pipeline: pipeline.max(1),
+        sent: Vec::new(),
+        hist: Histogram::new(),
+        measuring: false,
+    };
+    d.open_many(&mut w, n, 256, |_| path.clone(), Duration::from_secs(60));
+    d.run_for(&mut w, Duration::from_millis(500)); // warm up
+    w.measuring = true;
+    let cpu = CpuWindow::start(pid);
+    let start = Instant::now();
+    d.run_for(&mut w, Duration::from_secs_f64(secs));
+    let elapsed = start.elapsed().as_secs_f64();
+    let rts = w.hist.count() as f64 / elapsed;
+    let mut report = json!({"bench": "echo", "conns": n, "size": size, "pipeline": pipeline, "secs": elapsed, "round_trips": w.hist.count(), "round_trips_per_sec": rts,
+        "p50_ms": w.hist.quantile_ms(0.5), "p99_ms": w.hist.quantile_ms(0.99), "p999_ms": w.hist.quantile_ms(0.999)});
+    println!("echo: {n} conns x {pipeline} in flight, {size} B: {rts:.0} round trips/s, p50 {:.3} ms p99 {:.3} ms p999 {:.3} ms", w.hist.quantile_ms(0.5), w.hist.quantile_ms(0.99), w.hist.quantile_ms(0.999));
+    let (_, server) = cpu_fields(&mut report, &cpu, elapsed);
+    if let Some(s) = server {
+        report["round_trips_per_server_cpu_sec"] = json!(w.hist.count() as f64 / s.max(1e-9));
+        println!(
+            "  {:.0} round trips per server CPU second",
+            w.hist.count() as f64 / s.max(1e-9)
+        );
+    }
+    Ok(report)
+}
+
+struct Fanout {
+    subs: usize,
+    start: Instant,
+    joined: usize,
+    last_seq: Vec<u64>,
+    received: u64,
+    reordered: u64,
+    dropped_events: u64,
+    hist: Histogram,
+}
+
+impl Workload for Fanout {
+    fn on_message(&mut self, i: usize, _c: &mut Conn, msg: &[u8], now: Instant) {
+        if i >= self.subs {
+            return; // the publisher's own copies
+        }
+        if msg.starts_with(br#"{"type":"chat""#) {
+            let seq = json_u64(msg, b"seq").unwrap_or(0);
+            if let Some(t) = json_u64(msg, b"t") {
+                let sent = self.start + Duration::from_micros(t);
+                self.hist.record(now.saturating_duration_since(sent));
+            }
+            if seq <= self.last_seq[i] {
+                self.reordered += 1;
+            } else {
+                self.last_seq[i] = seq;
+            }
+            self.received += 1;
+        } else if msg.starts_with(br#"{"type":"joined""#) {
+            self.joined += 1;
+        } else if msg.starts_with(br#"{"type":"dropped""#) {
+            self.dropped_events += 1;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fanout(
+    url: &str,
+    subs: usize,
+    room: &str,
+    size: usize,
+    secs: f64,
+    rate: f64,
+    concurrency: usize,
+    pid: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let base = url.trim_end_matches('/');
+    let (mut d, _) = Driver::new(&format!("{base}/ws"))?;
+    let mut w = Fanout {
+        subs,
+        start: Instant::now(),
+        joined: 0,
+        last_seq: vec![0; subs],
+        received: 0,
+        reordered: 0,
+        dropped_events: 0,
+        hist: Histogram::new(),
+    };
+    let join_secs = d.open_many(
+        &mut w,
+        subs,
+        concurrency,
+        |i| format!("/ws?user=sub{i}&room={room}"),
+        Duration::from_secs(120),
+    );
+    let join_end = Instant::now() + Duration::from_secs(30);
+    while w.joined < subs && Instant::now() < join_end {
+        d.turn(&mut w, Duration::from_millis(10));
+    }
+    println!(
+        "fanout: {}/{subs} subscribers joined {room} in {join_secs:.2} s",
+        w.joined
+    );
+    let publisher = d.conns.len();
+    d.start(publisher, &format!("/ws?user=publisher&room={room}"));
+    while d.conns[publisher]
+        .as_ref()
+        .is_some_and(|c| c.state != State::Open)
+    {
+        d.turn(&mut w, Duration::from_millis(10));
+    }
+    d.run_for(&mut w, Duration::from_millis(300)); // presence events settle
+    let (received0, reordered0) = (w.received, w.reordered);
+    let pad = "x".repeat(size.saturating_sub(20));
+    let cpu = CpuWindow::start(pid);
+    let start = Instant::now();
+    let mut published = 0u64;
+    while start.elapsed().as_secs_f64() < secs {
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        if let Some(p) = d.conns[publisher].as_mut() {
+            while published < due.max(1) {
+                let t = w.start.elapsed().as_micros() as u64;
+                let msg = format!(r#"{{"type":"chat","data":{{"t":{t},"p":"{pad}"}}}}"#);
+                p.queue(OpCode::Text, msg.as_bytes());
+                published += 1;
+            }
+            let _ = p.flush();
+        }
+        d.turn(&mut w, Duration::from_micros(500));
+    }
+    let publish_secs = start.elapsed().as_secs_f64();
+    // Let what is in flight arrive (bounded).
+    let expected = published * subs as u64;
+    let drain_end = Instant::now() + Duration::from_secs(5);
+    while w.received - received0 < expected && Instant::now() < drain_end {
+        d.turn(&mut w, Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let delivered = w.received - received0;
+    let lost = expected.saturating_sub(delivered);
+    let per_sec = delivered as f64 / elapsed;
+    let mut report = json!({"bench": "fanout", "subs": subs, "joined": w.joined, "size": size, "rate": rate, "published": published, "publish_secs": publish_secs,
+        "deliveries": delivered, "deliveries_per_sec": per_sec, "lost": lost, "reordered": w.reordered - reordered0, "dropped_events": w.dropped_events,
+        "p50_ms": w.hist.quantile_ms(0.5), "p99_ms": w.hist.quantile_ms(0.99), "max_ms": w.hist.max_ms()});
+    println!(
+        "  {published} messages at {rate}/s: {delivered} deliveries ({per_sec:.0}/s), lost {lost}, reordered {}, dropped events {}; latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+        w.reordered - reordered0,
+        w.dropped_events,
+        w.hist.quantile_ms(0.5),
+        w.hist.quantile_ms(0.99),
+        w.hist.max_ms()
+    );
+    let (_, server) = cpu_fields(&mut report, &cpu, elapsed);
+    if let Some(s) = server {
+        report["deliveries_per_server_cpu_sec"] = json!(delivered as f64 / s.max(1e-9));
+        println!(
+            "  {:.0} deliveries per server CPU second",
+            delivered as f64 / s.max(1e-9)
+        );
+    }
+    Ok(report)
+}
+
+struct Churn {
+    cycles: u64,
+    to_restart: Vec<usize>,
+}
+
+impl Workload for Churn {
+    fn on_open(&mut self, _i: usize, c: &mut Conn, _now: Instant) {
+        c.queue(OpCode::Close, &1000u16.to_be_bytes());
+    }
+    fn on_closed(&mut self, i: usize) {
+        self.cycles += 1;
+        self.to_restart.push(i);
+    }
+}
+
+fn churn(url: &str, n: usize, secs: f64, pid: Option<&str>) -> Result<serde_json::Value, String> {
+    let (mut d, path) = Driver::new(url)?;
+    let mut w = Churn {
+        cycles: 0,
+        to_restart: Vec::new(),
+    };
+    let cpu = CpuWindow::start(pid);
+    let start = Instant::now();
+    for i in 0..n {
+        d.start(i, &path);
+    }
+    while start.elapsed().as_secs_f64() < secs {
+        d.turn(&mut w, Duration::from_millis(5));
+        for i in std::mem::take(&mut w.to_restart) {
+            if let Some(mut old) = d.conns[i].take() {
+                let _ = d.poll.registry().deregister(&mut old.sock);
+            }
+            d.start(i, &path);
+        }
+        d.flush_all();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut report = json!({"bench": "churn", "conns": n, "secs": elapsed, "cycles": w.cycles, "cycles_per_sec": w.cycles as f64 / elapsed, "failed": d.failed});
+    println!(
+        "churn: {} connect-upgrade-close cycles in {elapsed:.1} s ({:.0}/s)",
+        w.cycles,
+        w.cycles as f64 / elapsed
+    );
+    let (_, server) = cpu_fields(&mut report, &cpu, elapsed);
+    if let Some(s) = server {
+        report["server_cpu_us_per_cycle"] = json!(1e6 * s / (w.cycles.max(1)) as f64);
+        println!(
+            "  server CPU per cycle: {:.1} µs",
+            1e6 * s / (w.cycles.max(1)) as f64
+        );
+    }
+    Ok(report)
+}
