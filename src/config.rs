@@ -20,6 +20,26 @@ pub enum RoomPolicy {
     Multi,
 }
 
+/// How clients prove who they are (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// `?user=` names the user; everyone has role `user`.
+    None,
+    /// `?token=` is an HS256 JWT signed with `auth_secret`.
+    Hmac,
+}
+
+/// A token bucket per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per second (0 turns the limit off, as benchmarks need).
+    pub per_sec: f64,
+    /// Requests allowed in a burst.
+    pub burst: u32,
+}
+
 /// The effective configuration. Durations are in seconds (fractions allowed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -68,6 +88,18 @@ pub struct Config {
     pub offline_queue: usize,
     /// Seconds they are kept (a day: the next time the user opens the app).
     pub offline_ttl: f64,
+    /// Requests per connection: 20/s with bursts of 40 is far above a
+    /// person typing and far below what a script can send.
+    pub rate_limit: RateLimit,
+    /// `none` or `hmac`.
+    pub auth: AuthMode,
+    /// The HS256 secret for `auth = "hmac"` (or `ROOMCAST_AUTH_SECRET`).
+    pub auth_secret: Option<String>,
+    /// The bearer key for `/api/*` (or `ROOMCAST_API_KEY`); without one the
+    /// API answers loopback peers only.
+    pub api_key: Option<String>,
+    /// Origins allowed to upgrade (empty: any).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -91,6 +123,14 @@ impl Default for Config {
             room_ttl: 300.0,
             offline_queue: 100,
             offline_ttl: 86400.0,
+            rate_limit: RateLimit {
+                per_sec: 20.0,
+                burst: 40,
+            },
+            auth: AuthMode::None,
+            auth_secret: None,
+            api_key: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -145,6 +185,21 @@ pub struct Cli {
     offline_queue: Option<usize>,
     #[arg(long)]
     offline_ttl: Option<f64>,
+    /// rate_limit.per_sec
+    #[arg(long)]
+    rate_limit_per_sec: Option<f64>,
+    /// rate_limit.burst
+    #[arg(long)]
+    rate_limit_burst: Option<u32>,
+    #[arg(long, value_enum)]
+    auth: Option<AuthMode>,
+    #[arg(long)]
+    auth_secret: Option<String>,
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
 }
 
 impl Cli {
@@ -180,8 +235,32 @@ impl Cli {
             history_size,
             room_ttl,
             offline_queue,
-            offline_ttl
+            offline_ttl,
+            auth,
+            allowed_origins
         );
+        if let Some(v) = self.rate_limit_per_sec {
+            cfg.rate_limit.per_sec = v;
+        }
+        if let Some(v) = self.rate_limit_burst {
+            cfg.rate_limit.burst = v;
+        }
+        // Secrets: the environment wins over the file; a flag wins over both.
+        for (var, slot, flag) in [
+            (
+                "ROOMCAST_AUTH_SECRET",
+                &mut cfg.auth_secret,
+                &self.auth_secret,
+            ),
+            ("ROOMCAST_API_KEY", &mut cfg.api_key, &self.api_key),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                *slot = Some(v);
+            }
+            if let Some(v) = flag {
+                *slot = Some(v.clone());
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -195,9 +274,15 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The configuration as TOML.
+    /// The configuration as TOML, secrets shown as `"<set>"`.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_default()
+        let mut shown = self.clone();
+        for secret in [&mut shown.auth_secret, &mut shown.api_key] {
+            if secret.is_some() {
+                *secret = Some("<set>".into());
+            }
+        }
+        toml::to_string(&shown).unwrap_or_default()
     }
 
     /// Check every value; the error names the key.
@@ -246,6 +331,21 @@ impl Config {
         if self.max_connections_per_user == 0 {
             return bad("max_connections_per_user", "must be at least 1");
         }
+        if !(self.rate_limit.per_sec.is_finite() && self.rate_limit.per_sec >= 0.0) {
+            return bad("rate_limit.per_sec", "expected a number >= 0");
+        }
+        if self.rate_limit.per_sec > 0.0 && self.rate_limit.burst == 0 {
+            return bad("rate_limit.burst", "must be at least 1");
+        }
+        if self.auth == AuthMode::Hmac && self.auth_secret.as_deref().is_none_or(str::is_empty) {
+            return bad(
+                "auth_secret",
+                "auth = \"hmac\" needs auth_secret (or ROOMCAST_AUTH_SECRET)",
+            );
+        }
+        if self.api_key.as_deref() == Some("") {
+            return bad("api_key", "must not be empty");
+        }
         if self.history_size > 1_000_000 {
             return bad("history_size", "at most 1000000");
         }
@@ -291,6 +391,15 @@ mod tests {
             ("no_such_key = 1", "no_such_key"),
             ("room_policy = \"shared\"", "room_policy"),
             ("max_connections_per_user = 0", "max_connections_per_user"),
+            ("auth = \"hmac\"", "auth_secret"),
+            (
+                "rate_limit = { per_sec = -1, burst = 1 }",
+                "rate_limit.per_sec",
+            ),
+            (
+                "rate_limit = { per_sec = 1, burst = 1, extra = 2 }",
+                "extra",
+            ),
         ] {
             let err = Config::from_toml(text).unwrap_err();
             assert!(err.contains(key), "{text}: {err}");

@@ -5,6 +5,7 @@
 //! - [`config`]: the configuration (SPEC §6).
 //! - [`server`]: the `mio` loop, the only code that touches sockets.
 
+pub mod auth;
 pub mod config;
 pub mod proto;
 pub mod room;

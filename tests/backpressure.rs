@@ -10,7 +10,14 @@ const CHATS: u64 = 3000;
 
 #[test]
 fn slow_reader_in_a_room_gets_dropped_report_and_others_get_everything() {
-    let d = Daemon::start(&["--drop-threshold", "32768", "--max-backpressure", "131072"]);
+    let d = Daemon::start(&[
+        "--drop-threshold",
+        "32768",
+        "--max-backpressure",
+        "131072",
+        "--rate-limit-per-sec",
+        "0",
+    ]);
     // The slow one: a raw socket that reads its welcome and joined, then stops.
     let mut slow = Raw::upgrade(d.addr, "/ws?user=slow&room=r");
     let kinds = |raw: &mut Raw| match raw.next_event() {
@@ -97,7 +104,14 @@ fn slow_reader_in_a_room_gets_dropped_report_and_others_get_everything() {
 
 #[test]
 fn slow_reader_of_undroppable_messages_is_closed_with_4003() {
-    let d = Daemon::start(&["--drop-threshold", "32768", "--max-backpressure", "131072"]);
+    let d = Daemon::start(&[
+        "--drop-threshold",
+        "32768",
+        "--max-backpressure",
+        "131072",
+        "--rate-limit-per-sec",
+        "0",
+    ]);
     let mut slow = Raw::upgrade(d.addr, "/ws?user=slow");
     let mut fast = daemon_client(&d, "/ws?user=fast");
     fast.expect("welcome");

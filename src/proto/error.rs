@@ -80,6 +80,10 @@ impl std::error::Error for ProtocolError {}
 pub enum HttpError {
     /// Malformed request line or headers, or a bad WebSocket handshake.
     BadRequest(&'static str),
+    /// `/api/*` without the right bearer key.
+    Unauthorized,
+    /// Not allowed: an `Origin` not listed, or `/api/*` from afar without a key.
+    Forbidden,
     /// No such endpoint.
     NotFound,
     /// Wrong method for the endpoint.
@@ -103,6 +107,8 @@ impl HttpError {
     pub fn status(self) -> u16 {
         match self {
             HttpError::BadRequest(_) => 400,
+            HttpError::Unauthorized => 401,
+            HttpError::Forbidden => 403,
             HttpError::NotFound => 404,
             HttpError::MethodNotAllowed => 405,
             HttpError::LengthRequired => 411,
@@ -118,6 +124,8 @@ impl HttpError {
     pub fn reason(self) -> &'static str {
         match self {
             HttpError::BadRequest(why) => why,
+            HttpError::Unauthorized => "missing or wrong bearer key",
+            HttpError::Forbidden => "forbidden",
             HttpError::NotFound => "not found",
             HttpError::MethodNotAllowed => "method not allowed",
             HttpError::LengthRequired => "length required",

@@ -323,10 +323,10 @@ pub fn response(
 /// The JSON error answer `{"error": reason}` for `err` (always closes the connection).
 pub fn error_response(err: HttpError) -> Vec<u8> {
     let body = format!("{{\"error\":{}}}", json_string(err.reason()));
-    let extra = if err == HttpError::UpgradeRequired {
-        "Sec-WebSocket-Version: 13\r\n"
-    } else {
-        ""
+    let extra = match err {
+        HttpError::UpgradeRequired => "Sec-WebSocket-Version: 13\r\n",
+        HttpError::Unauthorized => "WWW-Authenticate: Bearer\r\n",
+        _ => "",
     };
     response(
         err.status(),

@@ -4,8 +4,10 @@
 
 use super::hub::{valid_name, Hub};
 use super::json::{self, Event, ParseError, Request};
+use super::moderation::Rate;
 use super::rooms::Stored;
 use super::{ConnKey, Net, Now};
+use crate::auth::Role;
 use serde_json::value::RawValue;
 use std::rc::Rc;
 
@@ -27,6 +29,16 @@ impl Hub {
             }
         };
         let id = req.id;
+        match self.take_token(key, now) {
+            Rate::Allowed => {}
+            Rate::Refused => {
+                return net.send(key, &json::error("rate_limited", "too many requests", id))
+            }
+            Rate::Abusive => {
+                net.send(key, &json::error("rate_limited", "too many requests", id));
+                return net.close(key, 1008, "rate limit abuse");
+            }
+        }
         match req.kind.as_deref() {
             Some("join") => match req.room.as_deref() {
                 Some(room) => self.join(key, room, req.since, req.epoch.as_deref(), id, now, net),
@@ -45,6 +57,9 @@ impl Hub {
             Some("history") => self.cmd_history(key, &req, net),
             Some("presence") => self.cmd_presence(key, &req, net),
             Some("retract") => self.cmd_retract(key, &req, net),
+            Some("kick") => self.cmd_kick(key, &req, now, net),
+            Some("mute") => self.cmd_mute(key, &req, now, net),
+            Some("broadcast") => self.cmd_broadcast(key, &req, now, net),
             Some(_) => net.send(
                 key,
                 &json::error("unknown_type", "unknown message type", id),
@@ -120,6 +135,17 @@ impl Hub {
             return;
         };
         let (from_json, author) = (user.name_json.clone(), user.name.clone());
+        let room_name = self
+            .rooms
+            .get(rid)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        if self.is_muted(&author, &room_name, now) {
+            return net.send(
+                key,
+                &json::error("muted", "you are muted in this room", req.id),
+            );
+        }
         self.publish_chat(rid, &from_json, author, data.get(), now, net);
     }
 
@@ -271,8 +297,7 @@ impl Hub {
         }
     }
 
-    /// `{"type":"history","room":R,"messages":[...]}`: with `since`, the
-    /// first `limit` after it; without, the last `limit` (default all).
+    /// `{"type":"history","room":R,"messages":[...]}`.
     pub fn history_event(
         &self,
         rid: usize,
@@ -281,6 +306,26 @@ impl Hub {
         id: Id<'_>,
     ) -> Option<Rc<[u8]>> {
         let room = self.rooms.get(rid)?;
+        Some(
+            Event::new("history")
+                .raw("room", &room.name_json)
+                .raw("messages", &self.messages_array(rid, since, limit))
+                .id(id)
+                .finish(),
+        )
+    }
+
+    /// The stored chat messages as a JSON array: with `since`, the first
+    /// `limit` after it; without, the last `limit` (default all).
+    pub(super) fn messages_array(
+        &self,
+        rid: usize,
+        since: Option<u64>,
+        limit: Option<u64>,
+    ) -> String {
+        let Some(room) = self.rooms.get(rid) else {
+            return "[]".to_owned();
+        };
         let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let picked: Vec<&Stored> = match since {
             Some(s) => room
@@ -305,13 +350,7 @@ impl Hub {
             messages.push_str(m.json());
         }
         messages.push(']');
-        Some(
-            Event::new("history")
-                .raw("room", &room.name_json)
-                .raw("messages", &messages)
-                .id(id)
-                .finish(),
-        )
+        messages
     }
 
     fn cmd_presence(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
@@ -371,7 +410,9 @@ impl Hub {
                 &json::error("bad_request", "no such message in history", req.id),
             );
         };
-        if room.history.get(pos).is_some_and(|m| m.author != me) {
+        // SPEC §2: the author, or a moderator or admin.
+        let moderator = self.role_of(key) >= Role::Moderator;
+        if !moderator && room.history.get(pos).is_some_and(|m| m.author != me) {
             return net.send(
                 key,
                 &json::error(

@@ -51,6 +51,8 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         presence_events_max: 2,
         drop_threshold: 100,
         ping_interval_secs: 20.0,
+        rate_per_sec: 0.0,
+        rate_burst: 0,
     }
 }
 
@@ -86,7 +88,7 @@ pub fn fuzz_rooms_ops(data: &[u8]) {
                 let params = ConnectParams {
                     user: Some(user),
                     room: (arg & 0x80 != 0).then_some(room),
-                    since: None,
+                    ..ConnectParams::default()
                 };
                 if hub.open(key, u64::from(arg), params, now, &mut net) {
                     open.insert(key);

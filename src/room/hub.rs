@@ -10,6 +10,7 @@ use super::json::{self, Event};
 use super::rooms::{Room, UserId};
 use super::users::User;
 use super::{ConnKey, Net, Now};
+use crate::auth::Role;
 use crate::config::RoomPolicy;
 use slab::Slab;
 use std::collections::{HashMap, HashSet};
@@ -42,6 +43,10 @@ pub struct HubConfig {
     pub drop_threshold: usize,
     /// Told to clients in `welcome`, seconds.
     pub ping_interval_secs: f64,
+    /// Requests per second per connection (0: no limit).
+    pub rate_per_sec: f64,
+    /// Requests in a burst.
+    pub rate_burst: u32,
 }
 
 /// What the `/ws` query asked for.
@@ -53,6 +58,10 @@ pub struct ConnectParams<'a> {
     pub room: Option<&'a str>,
     /// `?since=`: the last seq seen in `room`.
     pub since: Option<&'a str>,
+    /// The role (from the token; `user` without auth).
+    pub role: Role,
+    /// The only rooms the user may join (the token's `rooms`), if limited.
+    pub allowed_rooms: Option<&'a [String]>,
 }
 
 /// A connection's place in one room.
@@ -72,6 +81,20 @@ pub(super) struct Membership {
 pub(super) struct Session {
     pub user: UserId,
     pub rooms: Vec<Membership>,
+    pub role: Role,
+    /// The token's `rooms` claim.
+    pub allowed_rooms: Option<Box<[Box<str>]>>,
+    pub bucket: Bucket,
+}
+
+/// A token bucket (SPEC §5 `rate_limit`), and the refusals that count as abuse.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Bucket {
+    pub tokens: f64,
+    pub last_ms: u64,
+    /// Requests refused since `window_ms`.
+    pub refused: u32,
+    pub window_ms: u64,
 }
 
 /// The room model. See the module docs.
@@ -89,6 +112,10 @@ pub struct Hub {
     empty_rooms: Vec<usize>,
     /// Users holding offline messages (expired by the tick).
     pub(super) with_offline: HashSet<UserId>,
+    /// (user, room or "" for everywhere) → until when (monotonic ms).
+    pub(super) bans: HashMap<(Box<str>, Box<str>), u64>,
+    /// (user, room) → muted until when.
+    pub(super) mutes: HashMap<(Box<str>, Box<str>), u64>,
     epoch_counter: u64,
 }
 
@@ -110,6 +137,8 @@ impl Hub {
             online_pending: Vec::new(),
             empty_rooms: Vec::new(),
             with_offline: HashSet::new(),
+            bans: HashMap::new(),
+            mutes: HashMap::new(),
             epoch_counter: 0,
         }
     }
@@ -156,6 +185,11 @@ impl Hub {
             net.close(key, 1008, "bad user id");
             return false;
         }
+        if self.is_banned(name, "", now) {
+            net.send(key, &json::error("forbidden", "banned", None));
+            net.close(key, 1008, "banned");
+            return false;
+        }
         let uid = self.user_entry(name);
         let Some(user) = self.users.get_mut(uid) else {
             return false;
@@ -174,11 +208,23 @@ impl Hub {
             return false;
         }
         user.conns.push(key);
+        let allowed_rooms = params
+            .allowed_rooms
+            .map(|r| r.iter().map(|n| n.as_str().into()).collect());
+        let bucket = Bucket {
+            tokens: f64::from(self.cfg.rate_burst),
+            last_ms: now.mono_ms,
+            refused: 0,
+            window_ms: now.mono_ms,
+        };
         self.sessions.insert(
             key,
             Session {
                 user: uid,
                 rooms: Vec::new(),
+                role: params.role,
+                allowed_rooms,
+                bucket,
             },
         );
         let welcome = Event::new("welcome")
@@ -253,6 +299,22 @@ impl Hub {
         }
     }
 
+    /// The room called `name`, created (empty, with a new epoch) if needed.
+    pub(super) fn room_entry(&mut self, name: &str, now: Now) -> usize {
+        if let Some(&rid) = self.room_index.get(name) {
+            return rid;
+        }
+        let epoch = self.new_epoch(now);
+        let mut room = Room::new(name, epoch);
+        room.empty_since = Some(now.mono_ms);
+        let rid = self.rooms.insert(room);
+        self.empty_rooms.push(rid);
+        if let Some(room) = self.rooms.get(rid) {
+            self.room_index.insert(room.name.clone(), rid);
+        }
+        rid
+    }
+
     fn new_epoch(&mut self, now: Now) -> Box<str> {
         let mut bytes = [0u8; 8];
         if getrandom::getrandom(&mut bytes).is_err() {
@@ -286,6 +348,20 @@ impl Hub {
             return;
         };
         let uid = session.user;
+        let claim_refuses = session
+            .allowed_rooms
+            .as_ref()
+            .is_some_and(|r| !r.iter().any(|n| &**n == name));
+        let banned = self
+            .users
+            .get(uid)
+            .is_some_and(|u| self.is_banned(&u.name, name, now));
+        if claim_refuses || banned {
+            return net.send(
+                key,
+                &json::error("forbidden", "not allowed in this room", id),
+            );
+        }
         let existing = self.room_index.get(name).copied();
         if existing.is_some_and(|rid| session.rooms.iter().any(|m| m.room == rid)) {
             // Already a member: answer again (and replay), change nothing.
@@ -324,17 +400,7 @@ impl Hub {
                 }
             }
         }
-        let rid = match existing {
-            Some(rid) => rid,
-            None => {
-                let epoch = self.new_epoch(now);
-                let rid = self.rooms.insert(Room::new(name, epoch));
-                if let Some(room) = self.rooms.get(rid) {
-                    self.room_index.insert(room.name.clone(), rid);
-                }
-                rid
-            }
-        };
+        let rid = self.room_entry(name, now);
         let Some(room) = self.rooms.get_mut(rid) else {
             return;
         };
@@ -522,6 +588,8 @@ impl Hub {
         }
         keep.dedup();
         self.empty_rooms = keep;
+        self.bans.retain(|_, until| *until > now.mono_ms);
+        self.mutes.retain(|_, until| *until > now.mono_ms);
         let holders: Vec<UserId> = self.with_offline.iter().copied().collect();
         for uid in holders {
             if let Some(user) = self.users.get_mut(uid) {

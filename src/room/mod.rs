@@ -6,10 +6,12 @@
 //! them goes through [`Net`]. That keeps it testable (and fuzzable) without
 //! a loop: see the tests in `hub.rs` and the `rooms_ops` fuzz target.
 
+mod api;
 mod commands;
 pub mod fuzzing;
 pub mod hub;
 pub mod json;
+mod moderation;
 mod rooms;
 mod users;
 

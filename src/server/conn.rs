@@ -78,13 +78,15 @@ pub struct Conn {
     pub doomed: bool,
     /// The hub wants to hear when the queue drains under `drop_threshold`.
     pub drain_watch: bool,
+    /// The peer is on a loopback address (the API without a key).
+    pub loopback: bool,
     /// Why it is ending, once that is decided (for the disconnect metrics).
     pub reason: Option<Reason>,
 }
 
 impl Conn {
     /// A freshly accepted connection, waiting for its request.
-    pub fn new(socket: TcpStream, id: u64, now_ms: u64) -> Conn {
+    pub fn new(socket: TcpStream, id: u64, now_ms: u64, loopback: bool) -> Conn {
         Conn {
             socket,
             id,
@@ -102,6 +104,7 @@ impl Conn {
             doomed: false,
             reason: None,
             drain_watch: false,
+            loopback,
         }
     }
 

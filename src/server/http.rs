@@ -22,6 +22,10 @@ pub(super) struct OwnedRequest {
     pub wants_upgrade: bool,
     /// The `Sec-WebSocket-Accept` value, or why the upgrade is invalid.
     pub upgrade: Result<String, HttpError>,
+    /// `Origin`, if sent.
+    pub origin: Option<String>,
+    /// `Authorization`, if sent.
+    pub authorization: Option<String>,
 }
 
 impl OwnedRequest {
@@ -33,6 +37,10 @@ impl OwnedRequest {
             keep_alive: r.keep_alive(),
             wants_upgrade: r.wants_upgrade(),
             upgrade: r.validate_upgrade(),
+            origin: r.origin.map(|o| String::from_utf8_lossy(o).into_owned()),
+            authorization: r
+                .authorization
+                .map(|a| String::from_utf8_lossy(a).into_owned()),
         }
     }
 }
@@ -84,7 +92,12 @@ impl Server {
                 ),
                 Err(e) => return self.http_error(key, e, false),
             };
-            if chunked {
+            // SPEC §1: bodies need Content-Length (no chunked bodies here).
+            // Only /api/* takes a body; elsewhere a request without one
+            // simply has none (RFC 9112 §6.3) and is routed as it is.
+            let takes_body = req.path.starts_with("/api/")
+                && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH");
+            if chunked || (takes_body && content_length.is_none()) {
                 return self.http_error(key, HttpError::LengthRequired, req.wants_upgrade);
             }
             let body_len = match usize::try_from(content_length.unwrap_or(0)) {
@@ -107,9 +120,31 @@ impl Server {
         }
     }
 
-    fn route(&mut self, key: usize, req: OwnedRequest, _body: Vec<u8>) {
+    fn route(&mut self, key: usize, req: OwnedRequest, body: Vec<u8>) {
+        if req.path.starts_with("/api/") {
+            return self.api(key, &req, &body);
+        }
+        let get = req.method == "GET" || req.method == "HEAD";
         match req.path.as_str() {
             "/ws" => self.upgrade(key, req, Endpoint::Room),
+            "/" if get => self.http_reply(
+                key,
+                200,
+                "text/html; charset=utf-8",
+                super::api::DEMO_PAGE.as_bytes().to_vec(),
+                req.keep_alive,
+            ),
+            "/metrics" if get => {
+                let text = self.metrics_text();
+                self.http_reply(
+                    key,
+                    200,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    text.into_bytes(),
+                    req.keep_alive,
+                );
+            }
+            "/" | "/metrics" => self.http_error(key, HttpError::MethodNotAllowed, false),
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
             "/healthz" => {
                 if req.method != "GET" && req.method != "HEAD" {
@@ -127,6 +162,16 @@ impl Server {
             Ok(accept) => accept,
             Err(e) => return self.http_error(key, e, true),
         };
+        // SPEC §3: an upgrade from an Origin that is not listed gets 403.
+        let allowed = &self.cfg.allowed_origins;
+        if !allowed.is_empty()
+            && !req
+                .origin
+                .as_ref()
+                .is_some_and(|o| allowed.iter().any(|a| a == o))
+        {
+            return self.http_error(key, HttpError::Forbidden, true);
+        }
         if self.ws_open >= self.max_connections {
             self.stats.handshakes_failed += 1;
             let body = br#"{"error":"too many connections"}"#.to_vec();

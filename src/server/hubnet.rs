@@ -4,8 +4,10 @@
 
 use super::conn::Conn;
 use super::{queue_frame, Reason, Server, Stats};
-use crate::config::Config;
+use crate::auth::{self, Role, TokenError};
+use crate::config::{AuthMode, Config};
 use crate::proto::CloseCode;
+use crate::room::json;
 use crate::room::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
 use slab::Slab;
 use std::rc::Rc;
@@ -62,6 +64,8 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         presence_events_max: cfg.presence_events_max,
         drop_threshold: cfg.drop_threshold,
         ping_interval_secs: cfg.ping_interval,
+        rate_per_sec: cfg.rate_limit.per_sec,
+        rate_burst: cfg.rate_limit.burst,
     }
 }
 
@@ -96,17 +100,48 @@ impl Server {
         result
     }
 
-    /// A `/ws` connection opened: `welcome`, offline messages, the query's join.
+    /// A `/ws` connection opened: check its token (SPEC §3), then
+    /// `welcome`, offline messages and the query's join.
     pub(super) fn open_room_session(&mut self, key: usize, query: &str) {
         let Some(conn_id) = self.conns.get(key).map(|c| c.id) else {
             return;
         };
         let q = |name| crate::proto::handshake::query_param(query, name);
-        let (user, room, since) = (q("user"), q("room"), q("since"));
+        let claims = match self.cfg.auth {
+            AuthMode::None => None,
+            AuthMode::Hmac => {
+                let secret = self
+                    .cfg
+                    .auth_secret
+                    .as_deref()
+                    .unwrap_or_default()
+                    .as_bytes();
+                let now_secs = self.wall_ms() / 1000;
+                let verified = q("token")
+                    .ok_or(TokenError::Malformed)
+                    .and_then(|t| auth::verify(&t, secret, now_secs));
+                match verified {
+                    Ok(claims) => Some(claims),
+                    Err(e) => {
+                        // The upgrade completed; the refusal is a message, then 1008.
+                        self.send(key, json::error("unauthorized", e.reason(), None));
+                        self.set_reason(key, Reason::Policy);
+                        return self.start_close(key, CloseCode::POLICY, "unauthorized");
+                    }
+                }
+            }
+        };
+        let user = match &claims {
+            Some(c) => Some(c.user.clone()),
+            None => q("user"),
+        };
+        let (room, since) = (q("room"), q("since"));
         let params = ConnectParams {
             user: user.as_deref(),
             room: room.as_deref(),
             since: since.as_deref(),
+            role: claims.as_ref().map_or(Role::User, |c| c.role),
+            allowed_rooms: claims.as_ref().and_then(|c| c.rooms.as_deref()),
         };
         self.with_hub(|hub, net, now| hub.open(key, conn_id, params, now, net));
     }

@@ -11,6 +11,7 @@
 //!    each); WRITABLE is registered only where bytes remain;
 //! 5. remove doomed connections, after the batch, because slab keys are reused.
 
+mod api;
 mod conn;
 mod http;
 mod hubnet;
@@ -392,7 +393,7 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut socket: TcpStream, _peer: SocketAddr) {
+    fn add_connection(&mut self, mut socket: TcpStream, peer: SocketAddr) {
         let _ = socket.set_nodelay(true);
         let id = self.next_id;
         self.next_id += 1;
@@ -406,7 +407,7 @@ impl Server {
         {
             return;
         }
-        entry.insert(Conn::new(socket, id, self.now_ms));
+        entry.insert(Conn::new(socket, id, self.now_ms, peer.ip().is_loopback()));
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
         self.schedule(key, deadline);
         // Bytes may already be waiting (edge-triggered: no event would come).
@@ -488,7 +489,7 @@ impl Server {
     }
 
     /// Milliseconds since the Unix epoch (the `ts` of messages).
-    fn wall_ms(&self) -> u64 {
+    pub(super) fn wall_ms(&self) -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)

@@ -293,6 +293,31 @@ impl Client {
         v
     }
 
+    /// The next message of type `kind`, skipping presence events before it.
+    pub fn expect_skipping_presence(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            let v = self.next();
+            if matches!(
+                v["type"].as_str(),
+                Some("user_joined" | "user_left" | "online")
+            ) {
+                continue;
+            }
+            assert_eq!(v["type"], kind, "expected {kind}, got {v}");
+            return v;
+        }
+    }
+
+    /// Read until a message of type `kind` (within the read timeout).
+    pub fn until(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            let v = self.next();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+
     /// Read until a close frame; its code.
     pub fn expect_close(&mut self) -> Option<u16> {
         loop {

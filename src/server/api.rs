@@ -1,0 +1,283 @@
+//! `/api/*` (SPEC §1), `/metrics` (SPEC §5) and the demo page. The room
+//! model produces the JSON; this file checks the key, routes, and answers.
+
+use super::{Reason, Server};
+use crate::proto::HttpError;
+use crate::room::Hub;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::fmt::Write as _;
+
+/// The demo chat client served at `GET /`.
+pub const DEMO_PAGE: &str = include_str!("demo.html");
+
+#[derive(Deserialize)]
+struct PublishBody<'a> {
+    #[serde(borrow)]
+    room: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    user: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    broadcast: bool,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct KickBody<'a> {
+    #[serde(borrow)]
+    user: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    room: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<std::borrow::Cow<'a, str>>,
+    ban_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct MuteBody<'a> {
+    #[serde(borrow)]
+    user: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    room: std::borrow::Cow<'a, str>,
+    seconds: f64,
+}
+
+/// Compare without an early exit, so the key cannot be guessed byte by
+/// byte from response times.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Server {
+    /// Route an `/api/*` request (the path starts with `/api/`).
+    pub(super) fn api(&mut self, key: usize, req: &super::http::OwnedRequest, body: &[u8]) {
+        match &self.cfg.api_key {
+            Some(expected) => {
+                let given = req
+                    .authorization
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("Bearer "))
+                    .unwrap_or("");
+                if !same_secret(given.trim().as_bytes(), expected.as_bytes()) {
+                    return self.http_error(key, HttpError::Unauthorized, false);
+                }
+            }
+            None => {
+                if !self.conns.get(key).is_some_and(|c| c.loopback) {
+                    return self.http_error(key, HttpError::Forbidden, false);
+                }
+            }
+        }
+        let segments: Vec<String> = req
+            .path
+            .trim_start_matches("/api/")
+            .split('/')
+            .map(|s| {
+                crate::proto::handshake::query_param(&format!("x={s}"), "x").unwrap_or_default()
+            })
+            .collect();
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let q = |name| {
+            crate::proto::handshake::query_param(&req.query, name)
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let result: Result<String, HttpError> = match (req.method.as_str(), segs.as_slice()) {
+            ("GET", ["stats"]) => Ok(self.stats_json()),
+            ("GET", ["rooms"]) => Ok(self.hub.rooms_json()),
+            ("GET", ["rooms", room]) => self.hub.room_json(room).ok_or(HttpError::NotFound),
+            ("GET", ["rooms", room, "history"]) => self
+                .hub
+                .history_json(room, q("since"), q("limit"))
+                .ok_or(HttpError::NotFound),
+            ("POST", ["publish"]) => self.api_publish(body),
+            ("POST", ["kick"]) => self.api_kick(body),
+            ("POST", ["mute"]) => self.api_mute(body),
+            (
+                _,
+                ["stats"]
+                | ["rooms"]
+                | ["rooms", _]
+                | ["rooms", _, "history"]
+                | ["publish"]
+                | ["kick"]
+                | ["mute"],
+            ) => Err(HttpError::MethodNotAllowed),
+            _ => Err(HttpError::NotFound),
+        };
+        match result {
+            Ok(json) => self.http_reply(
+                key,
+                200,
+                "application/json",
+                json.into_bytes(),
+                req.keep_alive,
+            ),
+            Err(e) => self.http_error(key, e, false),
+        }
+    }
+
+    fn api_publish(&mut self, body: &[u8]) -> Result<String, HttpError> {
+        let b: PublishBody<'_> = serde_json::from_slice(body)
+            .map_err(|_| HttpError::BadRequest("body must be a JSON object"))?;
+        let data = b
+            .data
+            .ok_or(HttpError::BadRequest("publish needs data"))?
+            .get();
+        if let Some(room) = b.room.as_deref() {
+            let (delivered, seq) = self
+                .with_hub(|hub, net, now| hub.publish_to_room(room, data, now, net))
+                .ok_or(HttpError::BadRequest("bad room name"))?;
+            Ok(Hub::ack_json(&[
+                ("delivered", delivered as u64),
+                ("seq", seq),
+            ]))
+        } else if let Some(user) = b.user.as_deref() {
+            let (delivered, stored) = self
+                .with_hub(|hub, net, now| hub.publish_to_user(user, data, now, net))
+                .ok_or(HttpError::BadRequest("bad user id"))?;
+            Ok(format!("{{\"delivered\":{delivered},\"stored\":{stored}}}"))
+        } else if b.broadcast {
+            let delivered = self.with_hub(|hub, net, now| hub.publish_broadcast(data, now, net));
+            Ok(Hub::ack_json(&[("delivered", delivered as u64)]))
+        } else {
+            Err(HttpError::BadRequest(
+                "publish needs room, user or broadcast",
+            ))
+        }
+    }
+
+    fn api_kick(&mut self, body: &[u8]) -> Result<String, HttpError> {
+        let b: KickBody<'_> =
+            serde_json::from_slice(body).map_err(|_| HttpError::BadRequest("kick needs user"))?;
+        let kicked = self.with_hub(|hub, net, now| {
+            hub.kick(
+                &b.user,
+                b.room.as_deref(),
+                b.reason.as_deref(),
+                b.ban_seconds,
+                now,
+                net,
+            )
+        });
+        Ok(Hub::ack_json(&[("kicked", kicked as u64)]))
+    }
+
+    fn api_mute(&mut self, body: &[u8]) -> Result<String, HttpError> {
+        let b: MuteBody<'_> = serde_json::from_slice(body)
+            .map_err(|_| HttpError::BadRequest("mute needs user, room and seconds"))?;
+        let ok = self.with_hub(|hub, _, now| hub.mute(&b.user, &b.room, b.seconds, now));
+        if ok {
+            Ok("{\"muted\":true}".to_owned())
+        } else {
+            Err(HttpError::BadRequest("seconds must be positive"))
+        }
+    }
+
+    fn stats_json(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{}}}",
+            self.ws_open,
+            self.hub.online_users(),
+            self.hub.room_count(),
+            s.messages_received,
+            s.messages_delivered,
+            s.bytes_received,
+            s.bytes_sent,
+            self.started.elapsed().as_secs(),
+            super::sys::rss_bytes()
+        )
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub(super) fn metrics_text(&self) -> String {
+        let s = &self.stats;
+        let mut out = String::with_capacity(2048);
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        family(
+            "roomcast_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            &[("", self.ws_open as f64)],
+        );
+        family(
+            "roomcast_users",
+            "gauge",
+            "Users with at least one connection.",
+            &[("", self.hub.online_users() as f64)],
+        );
+        family(
+            "roomcast_rooms",
+            "gauge",
+            "Rooms, including empty ones within room_ttl.",
+            &[("", self.hub.room_count() as f64)],
+        );
+        family(
+            "roomcast_messages_received_total",
+            "counter",
+            "WebSocket messages received.",
+            &[("", s.messages_received as f64)],
+        );
+        family(
+            "roomcast_messages_delivered_total",
+            "counter",
+            "Messages queued to connections, one per recipient.",
+            &[("", s.messages_delivered as f64)],
+        );
+        family(
+            "roomcast_bytes_received_total",
+            "counter",
+            "Bytes read from sockets.",
+            &[("", s.bytes_received as f64)],
+        );
+        family(
+            "roomcast_bytes_sent_total",
+            "counter",
+            "Bytes written to sockets.",
+            &[("", s.bytes_sent as f64)],
+        );
+        family(
+            "roomcast_handshakes_total",
+            "counter",
+            "WebSocket upgrade requests by result.",
+            &[
+                ("{result=\"ok\"}", s.handshakes_ok as f64),
+                ("{result=\"failed\"}", s.handshakes_failed as f64),
+            ],
+        );
+        let labels: Vec<String> = Reason::ALL
+            .iter()
+            .map(|r| format!("{{reason=\"{}\"}}", r.label()))
+            .collect();
+        let samples: Vec<(&str, f64)> = labels
+            .iter()
+            .zip(s.disconnects.iter())
+            .map(|(l, v)| (l.as_str(), *v as f64))
+            .collect();
+        family(
+            "roomcast_disconnects_total",
+            "counter",
+            "Connections ended, by reason.",
+            &samples,
+        );
+        family(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            &[("", super::sys::rss_bytes() as f64)],
+        );
+        family(
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            &[("", super::sys::cpu_seconds())],
+        );
+        out
+    }
+}
