@@ -143,6 +143,11 @@ impl Hub {
         }
     }
 
+    /// The id of the room called `name`, if it exists.
+    pub fn room_id(&self, name: &str) -> Option<usize> {
+        self.room_index.get(name).copied()
+    }
+
     /// Rooms that exist (including empty ones within `room_ttl`).
     pub fn room_count(&self) -> usize {
         self.rooms.len()

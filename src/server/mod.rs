@@ -15,7 +15,7 @@ mod api;
 mod conn;
 mod http;
 mod hubnet;
-mod outbox;
+pub mod outbox;
 mod stats;
 pub mod sys;
 mod timers;

@@ -59,6 +59,13 @@ impl Outbox {
         }
     }
 
+    /// Drop everything queued (benchmarks reuse one set of queues).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.head_written = 0;
+        self.unsent = 0;
+    }
+
     /// Free the queue's memory if it is empty (an idle connection owns no buffer).
     pub fn release_if_empty(&mut self) {
         if self.queue.is_empty() && self.queue.capacity() > 0 {
