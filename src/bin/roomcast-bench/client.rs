@@ -9,6 +9,9 @@ use roomcast::proto::{Decoder, Message, Role};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
+/// Connections per source address.
+const SOURCE_SPREAD: usize = 8_000;
+
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -72,7 +75,26 @@ impl Conn {
         host: &str,
         target: &str,
     ) -> io::Result<Conn> {
-        let mut sock = TcpStream::connect(addr)?;
+        // Connection `n` to a 127.x server leaves from 127.0.0.(1 + n / 16000):
+        // one source address has ~28,000 ephemeral ports, and the kernel's
+        // search for a free one slows down badly as the range fills.
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        if let SocketAddr::V4(v4) = addr {
+            if v4.ip().is_loopback() {
+                let spread = (token.0 / SOURCE_SPREAD) % 250;
+                let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + spread as u8);
+                socket.bind(&SocketAddr::from((source, 0)).into())?;
+            }
+        }
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let mut sock = TcpStream::from_std(socket.into());
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
         let request = format!(
             "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
