@@ -36,7 +36,10 @@ impl Hub {
             if i > 0 {
                 users.push(',');
             }
-            let user = self.users.get(*uid).map_or("\"\"", |u| &u.name_json);
+            let user = self
+                .users
+                .get(*uid)
+                .map_or_else(|| "\"\"".into(), |u| u.name_json());
             let _ = write!(users, "{{\"user\":{user},\"connections\":{conns}}}");
         }
         users.push(']');

@@ -134,7 +134,7 @@ impl Hub {
         let Some(user) = self.sessions.get(&key).and_then(|s| self.users.get(s.user)) else {
             return;
         };
-        let (from_json, author) = (user.name_json.clone(), user.name.clone());
+        let (from_json, author) = (user.name_json(), user.name.clone());
         let room_name = self
             .rooms
             .get(rid)
@@ -208,7 +208,6 @@ impl Hub {
                 net.watch_drain(member);
             }
             m.dropped += 1;
-            m.drop_to = seq;
         }
         (delivered, seq)
     }
@@ -230,7 +229,7 @@ impl Hub {
             .sessions
             .get(&key)
             .and_then(|s| self.users.get(s.user))
-            .map(|u| u.name_json.clone())
+            .map(|u| u.name_json())
         else {
             return;
         };
@@ -371,7 +370,12 @@ impl Hub {
             if i > 0 {
                 users.push(',');
             }
-            users.push_str(self.users.get(*uid).map_or("\"\"", |u| &u.name_json));
+            users.push_str(
+                &self
+                    .users
+                    .get(*uid)
+                    .map_or_else(|| "\"\"".into(), |u| u.name_json()),
+            );
         }
         users.push(']');
         let frame = Event::new("presence")

@@ -13,6 +13,7 @@ use super::{ConnKey, Net, Now};
 use crate::auth::Role;
 use crate::config::RoomPolicy;
 use slab::Slab;
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -70,31 +71,87 @@ pub(super) struct Membership {
     pub room: usize,
     /// Its position in the room's member `Vec`.
     pub index: u32,
-    /// Room chat skipped for backpressure, not yet reported.
+    /// Room chat skipped for backpressure, not yet reported. The skipped
+    /// seqs are contiguous, `drop_from` to `drop_from + dropped - 1`: a
+    /// queue only shrinks in a flush, and the report goes out right after
+    /// the flush that brings it under `drop_threshold`, before any chat.
     pub dropped: u32,
     pub drop_from: u64,
-    pub drop_to: u64,
 }
 
 /// What the hub keeps per `/ws` connection.
 #[derive(Debug)]
 pub(super) struct Session {
     pub user: UserId,
-    pub rooms: Vec<Membership>,
+    /// Memberships; one inline (the exclusive policy never needs more).
+    pub rooms: SmallVec<[Membership; 1]>,
     pub role: Role,
-    /// The token's `rooms` claim.
-    pub allowed_rooms: Option<Box<[Box<str>]>>,
+    /// The token's `rooms` claim. A thin pointer (8 bytes, not a 16-byte
+    /// slice or 24-byte Vec) because most sessions have none.
+    #[allow(clippy::box_collection)]
+    pub allowed_rooms: Option<Box<Vec<Box<str>>>>,
     pub bucket: Bucket,
 }
 
-/// A token bucket (SPEC §5 `rate_limit`), and the refusals that count as abuse.
+/// A token bucket (SPEC §5 `rate_limit`), and the refusals that count as
+/// abuse. Times are the low 32 bits of monotonic ms, compared with
+/// wrapping arithmetic (differences stay far below 49 days).
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Bucket {
-    pub tokens: f64,
-    pub last_ms: u64,
+    pub tokens: f32,
+    pub last_ms: u32,
     /// Requests refused since `window_ms`.
     pub refused: u32,
-    pub window_ms: u64,
+    pub window_ms: u32,
+}
+
+/// The sessions, indexed by connection key (slab keys are dense and
+/// reused, so a `Vec` beats a hash map by ~80 bytes a connection).
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    slots: Vec<Option<Session>>,
+    len: usize,
+}
+
+impl Sessions {
+    pub fn get(&self, key: &ConnKey) -> Option<&Session> {
+        self.slots.get(*key).and_then(Option::as_ref)
+    }
+
+    pub fn get_mut(&mut self, key: &ConnKey) -> Option<&mut Session> {
+        self.slots.get_mut(*key).and_then(Option::as_mut)
+    }
+
+    pub fn insert(&mut self, key: ConnKey, session: Session) {
+        if self.slots.len() <= key {
+            self.slots.resize_with(key + 1, || None);
+        }
+        if let Some(slot) = self.slots.get_mut(key) {
+            if slot.replace(session).is_none() {
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &ConnKey) -> Option<Session> {
+        let session = self.slots.get_mut(*key).and_then(Option::take);
+        if session.is_some() {
+            self.len -= 1;
+        }
+        session
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Every session with its key.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnKey, &Session)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+    }
 }
 
 /// The room model. See the module docs.
@@ -105,7 +162,7 @@ pub struct Hub {
     pub(super) room_index: HashMap<Rc<str>, usize>,
     pub(super) users: Slab<User>,
     pub(super) user_index: HashMap<Rc<str>, UserId>,
-    pub(super) sessions: HashMap<ConnKey, Session>,
+    pub(super) sessions: Sessions,
     /// Rooms whose throttled `online` count may need announcing.
     online_pending: Vec<usize>,
     /// Rooms that emptied (dropped once `room_ttl` passed).
@@ -133,7 +190,7 @@ impl Hub {
             room_index: HashMap::new(),
             users: Slab::new(),
             user_index: HashMap::new(),
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
             online_pending: Vec::new(),
             empty_rooms: Vec::new(),
             with_offline: HashSet::new(),
@@ -215,18 +272,18 @@ impl Hub {
         user.conns.push(key);
         let allowed_rooms = params
             .allowed_rooms
-            .map(|r| r.iter().map(|n| n.as_str().into()).collect());
+            .map(|r| Box::new(r.iter().map(|n| n.as_str().into()).collect()));
         let bucket = Bucket {
-            tokens: f64::from(self.cfg.rate_burst),
-            last_ms: now.mono_ms,
+            tokens: self.cfg.rate_burst as f32,
+            last_ms: now.mono_ms as u32,
             refused: 0,
-            window_ms: now.mono_ms,
+            window_ms: now.mono_ms as u32,
         };
         self.sessions.insert(
             key,
             Session {
                 user: uid,
-                rooms: Vec::new(),
+                rooms: SmallVec::new(),
                 role: params.role,
                 allowed_rooms,
                 bucket,
@@ -234,14 +291,14 @@ impl Hub {
         );
         let welcome = Event::new("welcome")
             .num("conn", conn_id)
-            .raw("user", &user.name_json)
+            .raw("user", &user.name_json())
             .num("ts", now.wall_ms)
             .raw("ping_interval", &format_secs(self.cfg.ping_interval_secs))
             .finish();
         net.send(key, &welcome);
         // SPEC §4: stored private messages, oldest first, right after welcome.
         user.expire(now.mono_ms);
-        for (_, frame) in user.offline.drain(..) {
+        for (_, frame) in user.take_offline() {
             net.send(key, &frame);
         }
         self.with_offline.remove(&uid);
@@ -379,7 +436,7 @@ impl Hub {
                 let others: Vec<ConnKey> = self
                     .users
                     .get(uid)
-                    .map(|u| u.conns.clone())
+                    .map(|u| u.conns.to_vec())
                     .unwrap_or_default();
                 for other in others.into_iter().filter(|k| *k != key) {
                     let elsewhere = self
@@ -416,7 +473,6 @@ impl Hub {
                 index,
                 dropped: 0,
                 drop_from: 0,
-                drop_to: 0,
             });
         }
         if first {
@@ -469,7 +525,7 @@ impl Hub {
         let membership = session.rooms.swap_remove(pos);
         let uid = session.user;
         if session.rooms.is_empty() {
-            session.rooms = Vec::new();
+            session.rooms = SmallVec::new();
         }
         let Some(room) = self.rooms.get_mut(rid) else {
             return;
@@ -516,7 +572,7 @@ impl Hub {
         };
         let frame = Event::new(kind)
             .raw("room", &room.name_json)
-            .raw("user", &user.name_json)
+            .raw("user", &user.name_json())
             .num("online", room.online() as u64)
             .finish();
         room.online_announced = room.online();
@@ -549,7 +605,7 @@ impl Hub {
                 .raw("room", &room.name_json)
                 .num("count", u64::from(m.dropped))
                 .num("from_seq", m.drop_from)
-                .num("to_seq", m.drop_to)
+                .num("to_seq", m.drop_from + u64::from(m.dropped) - 1)
                 .finish();
             m.dropped = 0;
             net.send(key, &frame);
@@ -599,7 +655,7 @@ impl Hub {
         for uid in holders {
             if let Some(user) = self.users.get_mut(uid) {
                 user.expire(now.mono_ms);
-                if user.offline.is_empty() {
+                if user.offline.is_none() {
                     self.with_offline.remove(&uid);
                     self.drop_user_if_idle(uid);
                 }
@@ -641,7 +697,8 @@ impl Hub {
                 return Err(format!("room {} empty_since is wrong", room.name));
             }
         }
-        for (key, s) in &self.sessions {
+        for (key, s) in self.sessions.iter() {
+            let key = &key;
             let user = self.users.get(s.user).ok_or("session without user")?;
             if !user.conns.contains(key) {
                 return Err(format!("user {} lacks conn {key}", user.name));
@@ -697,5 +754,21 @@ fn format_secs(secs: f64) -> String {
         format!("{}", secs as i64)
     } else {
         format!("{secs}")
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Paid once per connection or user: grow them only on purpose
+    /// (BENCHMARKS.md: 488 B of server RSS per idle /ws connection in a room).
+    #[test]
+    fn per_connection_structures_stay_small() {
+        assert!(
+            std::mem::size_of::<Option<super::Session>>() <= 88,
+            "{}",
+            std::mem::size_of::<Option<super::Session>>()
+        );
+        assert!(std::mem::size_of::<super::User>() <= 48);
+        assert!(std::mem::size_of::<super::Membership>() <= 24);
     }
 }

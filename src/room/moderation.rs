@@ -29,18 +29,19 @@ impl Hub {
         let Some(b) = self.sessions.get_mut(&key).map(|s| &mut s.bucket) else {
             return Rate::Allowed;
         };
-        let elapsed = now.mono_ms.saturating_sub(b.last_ms) as f64 / 1000.0;
-        b.tokens = (b.tokens + elapsed * per_sec).min(f64::from(burst));
-        b.last_ms = now.mono_ms;
+        let now32 = now.mono_ms as u32;
+        let elapsed = f64::from(now32.wrapping_sub(b.last_ms)) / 1000.0;
+        b.tokens = ((f64::from(b.tokens) + elapsed * per_sec).min(f64::from(burst))) as f32;
+        b.last_ms = now32;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
             return Rate::Allowed;
         }
-        if now.mono_ms.saturating_sub(b.window_ms) > ABUSE_WINDOW_MS {
-            b.window_ms = now.mono_ms;
+        if u64::from(now32.wrapping_sub(b.window_ms)) > ABUSE_WINDOW_MS {
+            b.window_ms = now32;
             b.refused = 0;
         }
-        b.refused += 1;
+        b.refused = b.refused.saturating_add(1);
         if b.refused > ABUSE_FACTOR.saturating_mul(burst) {
             Rate::Abusive
         } else {
@@ -120,7 +121,7 @@ impl Hub {
             .user_index
             .get(user)
             .and_then(|uid| self.users.get(*uid))
-            .map(|u| u.conns.clone())
+            .map(|u| u.conns.to_vec())
             .unwrap_or_default();
         let targets: Vec<ConnKey> = conns
             .into_iter()
@@ -209,7 +210,7 @@ impl Hub {
             .sessions
             .get(&key)
             .and_then(|s| self.users.get(s.user))
-            .map(|u| u.name_json.clone())
+            .map(|u| u.name_json())
         else {
             return;
         };
@@ -229,7 +230,7 @@ impl Hub {
             .raw("data", data)
             .num("ts", now.wall_ms)
             .finish();
-        for &key in self.sessions.keys() {
+        for (key, _) in self.sessions.iter() {
             net.send(key, &frame);
         }
         self.sessions.len()

@@ -86,6 +86,20 @@ impl Conn {
             if v4.ip().is_loopback() {
                 let spread = (token.0 / SOURCE_SPREAD) % 250;
                 let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + spread as u8);
+                // IP_BIND_ADDRESS_NO_PORT: pick the port at connect time,
+                // knowing the destination (bind-time ports collide with
+                // the server's TIME_WAIT entries and cost 1 s SYN retries).
+                let one: libc::c_int = 1;
+                // SAFETY: setsockopt on a socket we own, with a c_int option value.
+                unsafe {
+                    libc::setsockopt(
+                        std::os::fd::AsRawFd::as_raw_fd(&socket),
+                        libc::IPPROTO_IP,
+                        libc::IP_BIND_ADDRESS_NO_PORT,
+                        (&one as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    );
+                }
                 socket.bind(&SocketAddr::from((source, 0)).into())?;
             }
         }
