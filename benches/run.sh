@@ -18,7 +18,10 @@ SECS=${SECS:-10}
 start() { # server port
     case $1 in
         roomcast) RUST_LOG=warn taskset -c 0 ./target/release/roomcast --listen "127.0.0.1:$2" --rate-limit-per-sec 0 2>/dev/null & ;;
-        node-ws) (cd benches/peers/node-ws && [ -d node_modules ] || npm ci --silent --no-audit --no-fund) && taskset -c 0 node benches/peers/node-ws/server.mjs "$2" 2>/dev/null & ;;
+        node-ws)
+            [ -d benches/peers/node-ws/node_modules ] || (cd benches/peers/node-ws && npm ci --silent --no-audit --no-fund)
+            taskset -c 0 node benches/peers/node-ws/server.mjs "$2" 2>/dev/null &
+            ;;
         *) echo "unknown server $1" >&2; exit 2 ;;
     esac
     PID=$!

@@ -8,6 +8,7 @@
 
 use super::json::{self, Event};
 use super::rooms::{Room, UserId};
+use super::sessions::{Bucket, Membership, Session, Sessions};
 use super::users::User;
 use super::{ConnKey, Net, Now};
 use crate::auth::Role;
@@ -63,95 +64,6 @@ pub struct ConnectParams<'a> {
     pub role: Role,
     /// The only rooms the user may join (the token's `rooms`), if limited.
     pub allowed_rooms: Option<&'a [String]>,
-}
-
-/// A connection's place in one room.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Membership {
-    pub room: usize,
-    /// Its position in the room's member `Vec`.
-    pub index: u32,
-    /// Room chat skipped for backpressure, not yet reported. The skipped
-    /// seqs are contiguous, `drop_from` to `drop_from + dropped - 1`: a
-    /// queue only shrinks in a flush, and the report goes out right after
-    /// the flush that brings it under `drop_threshold`, before any chat.
-    pub dropped: u32,
-    pub drop_from: u64,
-}
-
-/// What the hub keeps per `/ws` connection.
-#[derive(Debug)]
-pub(super) struct Session {
-    pub user: UserId,
-    /// Memberships; one inline (the exclusive policy never needs more).
-    pub rooms: SmallVec<[Membership; 1]>,
-    pub role: Role,
-    /// The token's `rooms` claim. A thin pointer (8 bytes, not a 16-byte
-    /// slice or 24-byte Vec) because most sessions have none.
-    #[allow(clippy::box_collection)]
-    pub allowed_rooms: Option<Box<Vec<Box<str>>>>,
-    pub bucket: Bucket,
-}
-
-/// A token bucket (SPEC §5 `rate_limit`), and the refusals that count as
-/// abuse. Times are the low 32 bits of monotonic ms, compared with
-/// wrapping arithmetic (differences stay far below 49 days).
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Bucket {
-    pub tokens: f32,
-    pub last_ms: u32,
-    /// Requests refused since `window_ms`.
-    pub refused: u32,
-    pub window_ms: u32,
-}
-
-/// The sessions, indexed by connection key (slab keys are dense and
-/// reused, so a `Vec` beats a hash map by ~80 bytes a connection).
-#[derive(Debug, Default)]
-pub(super) struct Sessions {
-    slots: Vec<Option<Session>>,
-    len: usize,
-}
-
-impl Sessions {
-    pub fn get(&self, key: &ConnKey) -> Option<&Session> {
-        self.slots.get(*key).and_then(Option::as_ref)
-    }
-
-    pub fn get_mut(&mut self, key: &ConnKey) -> Option<&mut Session> {
-        self.slots.get_mut(*key).and_then(Option::as_mut)
-    }
-
-    pub fn insert(&mut self, key: ConnKey, session: Session) {
-        if self.slots.len() <= key {
-            self.slots.resize_with(key + 1, || None);
-        }
-        if let Some(slot) = self.slots.get_mut(key) {
-            if slot.replace(session).is_none() {
-                self.len += 1;
-            }
-        }
-    }
-
-    pub fn remove(&mut self, key: &ConnKey) -> Option<Session> {
-        let session = self.slots.get_mut(*key).and_then(Option::take);
-        if session.is_some() {
-            self.len -= 1;
-        }
-        session
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Every session with its key.
-    pub fn iter(&self) -> impl Iterator<Item = (ConnKey, &Session)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
-    }
 }
 
 /// The room model. See the module docs.
@@ -664,88 +576,6 @@ impl Hub {
             }
         }
     }
-
-    /// Check every invariant between the indexes (tests and fuzzing).
-    pub fn check_invariants(&self) -> Result<(), String> {
-        for (rid, room) in &self.rooms {
-            if self.room_index.get(&room.name) != Some(&rid) {
-                return Err(format!("room {} not indexed", room.name));
-            }
-            let mut counts: HashMap<UserId, u32> = HashMap::new();
-            for (i, key) in room.members.iter().enumerate() {
-                let s = self
-                    .sessions
-                    .get(key)
-                    .ok_or(format!("member {key} has no session"))?;
-                let m = s
-                    .rooms
-                    .iter()
-                    .find(|m| m.room == rid)
-                    .ok_or(format!("member {key} lacks the membership"))?;
-                if m.index as usize != i {
-                    return Err(format!("member {key} at {i} thinks it is at {}", m.index));
-                }
-                *counts.entry(s.user).or_default() += 1;
-            }
-            if counts != room.users {
-                return Err(format!(
-                    "room {} user counts {:?} != {:?}",
-                    room.name, room.users, counts
-                ));
-            }
-            if room.members.is_empty() != room.empty_since.is_some() {
-                return Err(format!("room {} empty_since is wrong", room.name));
-            }
-        }
-        for (key, s) in self.sessions.iter() {
-            let key = &key;
-            let user = self.users.get(s.user).ok_or("session without user")?;
-            if !user.conns.contains(key) {
-                return Err(format!("user {} lacks conn {key}", user.name));
-            }
-            if self.cfg.policy == RoomPolicy::Exclusive && s.rooms.len() > 1 {
-                return Err(format!(
-                    "conn {key} in {} rooms under exclusive",
-                    s.rooms.len()
-                ));
-            }
-            for m in &s.rooms {
-                let room = self
-                    .rooms
-                    .get(m.room)
-                    .ok_or("membership of a missing room")?;
-                if room.members.get(m.index as usize) != Some(key) {
-                    return Err(format!("conn {key} not at its index in {}", room.name));
-                }
-            }
-        }
-        if self.cfg.policy == RoomPolicy::Exclusive {
-            for (_, user) in &self.users {
-                let rooms: HashSet<usize> = user
-                    .conns
-                    .iter()
-                    .filter_map(|k| self.sessions.get(k))
-                    .flat_map(|s| s.rooms.iter().map(|m| m.room))
-                    .collect();
-                if rooms.len() > 1 {
-                    return Err(format!(
-                        "user {} in {} rooms under exclusive",
-                        user.name,
-                        rooms.len()
-                    ));
-                }
-            }
-        }
-        for (uid, user) in &self.users {
-            if self.user_index.get(&user.name) != Some(&uid) {
-                return Err(format!("user {} not indexed", user.name));
-            }
-            if user.is_idle() {
-                return Err(format!("idle user {} kept", user.name));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Seconds as a JSON number: `20` for whole seconds, `0.5` otherwise.
@@ -754,21 +584,5 @@ fn format_secs(secs: f64) -> String {
         format!("{}", secs as i64)
     } else {
         format!("{secs}")
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    /// Paid once per connection or user: grow them only on purpose
-    /// (BENCHMARKS.md: 488 B of server RSS per idle /ws connection in a room).
-    #[test]
-    fn per_connection_structures_stay_small() {
-        assert!(
-            std::mem::size_of::<Option<super::Session>>() <= 88,
-            "{}",
-            std::mem::size_of::<Option<super::Session>>()
-        );
-        assert!(std::mem::size_of::<super::User>() <= 48);
-        assert!(std::mem::size_of::<super::Membership>() <= 24);
     }
 }

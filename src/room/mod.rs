@@ -10,9 +10,11 @@ mod api;
 mod commands;
 pub mod fuzzing;
 pub mod hub;
+mod invariants;
 pub mod json;
 mod moderation;
 mod rooms;
+mod sessions;
 mod users;
 
 pub use hub::{ConnectParams, Hub, HubConfig};

@@ -11,10 +11,12 @@
 //!    each); WRITABLE is registered only where bytes remain;
 //! 5. remove doomed connections, after the batch, because slab keys are reused.
 
+mod accept;
 mod api;
 mod conn;
 mod http;
 mod hubnet;
+mod lifecycle;
 pub mod outbox;
 mod stats;
 pub mod sys;
@@ -24,11 +26,11 @@ mod ws;
 pub use stats::{Reason, Stats};
 
 use crate::config::Config;
-use crate::proto::frame::{close_payload, encode_frame, OpCode};
+use crate::proto::frame::{encode_frame, OpCode};
 use crate::proto::CloseCode;
 use crate::room::Hub;
 use conn::{Conn, Phase};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read};
@@ -143,7 +145,7 @@ impl Server {
             );
         }
         let poll = Poll::new()?;
-        let mut listener = bind_listener(addr)?;
+        let mut listener = accept::bind_listener(addr)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
@@ -349,71 +351,6 @@ impl Server {
         }
     }
 
-    // ----- accepting -------------------------------------------------------
-
-    fn accept_connections(&mut self) {
-        if !self.accept_pending {
-            return;
-        }
-        if let Some(until) = self.accept_paused_until {
-            if self.now_ms < until {
-                return;
-            }
-            self.accept_paused_until = None;
-        }
-        for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = self.listener.as_ref() else {
-                self.accept_pending = false;
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => self.add_connection(socket, peer),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
-                    return;
-                }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
-                    // Out of descriptors: use the reserve to take one pending
-                    // connection off the backlog and close it, so the listener
-                    // does not stay readable and spin the loop.
-                    self.reserve.release();
-                    if let Ok((socket, _)) = listener.accept() {
-                        drop(socket);
-                    }
-                    if !self.reserve.reacquire() {
-                        log::warn!(
-                            "out of file descriptors: pausing accept for {ACCEPT_BACKOFF_MS} ms"
-                        );
-                        self.accept_paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
-                        return;
-                    }
-                }
-                Err(e) => log::debug!("accept: {e}"),
-            }
-        }
-    }
-
-    fn add_connection(&mut self, mut socket: TcpStream, peer: SocketAddr) {
-        let _ = socket.set_nodelay(true);
-        let id = self.next_id;
-        self.next_id += 1;
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        if self
-            .poll
-            .registry()
-            .register(&mut socket, Token(key), Interest::READABLE)
-            .is_err()
-        {
-            return;
-        }
-        entry.insert(Conn::new(socket, id, self.now_ms, peer.ip().is_loopback()));
-        let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
-        self.schedule(key, deadline);
-        // Bytes may already be waiting (edge-triggered: no event would come).
-        self.pending_reads.push(key);
-    }
-
     // ----- reading ---------------------------------------------------------
 
     fn read_conn(&mut self, key: usize) {
@@ -577,189 +514,6 @@ impl Server {
             );
         }
     }
-
-    // ----- closing ---------------------------------------------------------
-
-    /// Start the closing handshake from our side (RFC 6455 §7.1.2): send a
-    /// close frame, then wait up to `close_timeout` for the peer's.
-    fn start_close(&mut self, key: usize, code: CloseCode, reason: &str) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.phase != Phase::Open {
-            return;
-        }
-        conn.phase = Phase::Closing;
-        self.leave_hub(key);
-        let frame = Rc::from(encode_frame(
-            true,
-            OpCode::Close,
-            None,
-            &close_payload(code.0, reason),
-        ));
-        self.send(key, frame);
-        let deadline = self.now_ms + ms(self.cfg.close_timeout);
-        self.schedule(key, deadline);
-    }
-
-    /// Send a close frame (if `code` is given) and nothing more; FIN follows
-    /// once it is written.
-    fn close_and_linger(&mut self, key: usize, code: CloseCode, reason: &str) {
-        let frame = Rc::from(encode_frame(
-            true,
-            OpCode::Close,
-            None,
-            &close_payload(code.0, reason),
-        ));
-        self.linger_after(key, Some(frame));
-    }
-
-    /// Queue `last` (if any), then go quiet: FIN after the flush, close on
-    /// the peer's FIN or at `close_timeout`.
-    fn linger_after(&mut self, key: usize, last: Option<Rc<[u8]>>) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.doomed || conn.phase == Phase::Linger {
-            return;
-        }
-        if let Some(frame) = last {
-            conn.outbox.push(frame);
-        }
-        let was_open = conn.phase == Phase::Open;
-        conn.phase = Phase::Linger;
-        conn.decoder = None;
-        conn.http = None;
-        self.mark_dirty(key);
-        if was_open {
-            self.leave_hub(key);
-        }
-        let deadline = self.now_ms + ms(self.cfg.close_timeout);
-        self.schedule(key, deadline);
-    }
-
-    /// Record why `key` is ending, unless that was decided already.
-    fn set_reason(&mut self, key: usize, reason: Reason) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.reason.get_or_insert(reason);
-        }
-    }
-
-    /// A `/ws` connection stopped being open (closing, failed or gone):
-    /// the room model forgets it now, so rooms, presence and private
-    /// delivery never count a connection that takes no more messages.
-    fn leave_hub(&mut self, key: usize) {
-        if self.conns.get(key).and_then(|c| c.endpoint) == Some(conn::Endpoint::Room) {
-            self.with_hub(|hub, net, now| hub.close(key, now, net));
-        }
-    }
-
-    /// Remove `key` at the end of the turn.
-    fn doom(&mut self, key: usize, reason: Reason) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.doomed {
-                conn.doomed = true;
-                conn.reason.get_or_insert(reason);
-                self.doomed.push(key);
-            }
-        }
-    }
-
-    fn reap(&mut self) {
-        for key in std::mem::take(&mut self.doomed) {
-            let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
-                continue;
-            };
-            if phase == Phase::Open {
-                // Still in the slab, so the hub can name it; it takes no frames.
-                self.leave_hub(key);
-            }
-            let mut conn = self.conns.remove(key);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
-            if conn.endpoint.is_some() {
-                self.ws_open -= 1;
-            }
-            self.stats.disconnect(conn.reason.unwrap_or(Reason::Gone));
-        }
-    }
-
-    // ----- timers ----------------------------------------------------------
-
-    fn schedule(&mut self, key: usize, at_ms: u64) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            conn.timer_tick = self.wheel.schedule(key, conn.id, at_ms);
-        }
-    }
-
-    fn expire_timers(&mut self) {
-        let mut due = std::mem::take(&mut self.due);
-        self.wheel.expire(self.now_ms, &mut due);
-        for entry in due.drain(..) {
-            let key = entry.key as usize;
-            match self.conns.get(key) {
-                Some(c) if c.id == entry.id && c.timer_tick == entry.tick && !c.doomed => {
-                    self.on_timer(key)
-                }
-                _ => {} // stale: the deadline moved or the key was reused
-            }
-        }
-        self.due = due;
-    }
-
-    fn on_timer(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        let now = self.now_ms;
-        match conn.phase {
-            Phase::Http => {
-                log::debug!(
-                    "conn {}: request not complete within handshake_timeout",
-                    conn.id
-                );
-                self.doom(key, Reason::Timeout);
-            }
-            Phase::Closing | Phase::Linger => self.doom(key, Reason::Timeout),
-            Phase::Open => {
-                let interval = ms(self.cfg.ping_interval);
-                let timeout = ms(self.cfg.ping_timeout);
-                let silent = now.saturating_sub(conn.last_seen_ms);
-                if silent >= timeout {
-                    log::debug!("conn {}: silent for {silent} ms, closing", conn.id);
-                    self.set_reason(key, Reason::Timeout);
-                    self.close_and_linger(key, CloseCode::NORMAL, "ping timeout");
-                    return;
-                }
-                let next = if silent >= interval && !conn.ping_sent {
-                    conn.ping_sent = true;
-                    let ping = self.frames.ping.clone();
-                    self.send(key, ping);
-                    conn_last_seen(self, key) + timeout
-                } else if conn.ping_sent {
-                    conn.last_seen_ms + timeout
-                } else {
-                    conn.last_seen_ms + interval
-                };
-                self.schedule(key, next);
-            }
-        }
-    }
-}
-
-/// The accept queue: a reconnect storm after a restart (every client of a
-/// busy room at once) must not overflow it, or each dropped SYN costs its
-/// client a one-second retransmit. Linux caps it at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 4096;
-
-/// Bind the listener with our backlog (mio's `bind` uses 128).
-fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Queue `frame` for `key` and mark it dirty; returns its unsent bytes, or
@@ -785,11 +539,4 @@ fn queue_frame(
 /// A duration key of the configuration in milliseconds.
 fn ms(secs: f64) -> u64 {
     (secs * 1000.0).round() as u64
-}
-
-fn conn_last_seen(server: &Server, key: usize) -> u64 {
-    server
-        .conns
-        .get(key)
-        .map_or(server.now_ms, |c| c.last_seen_ms)
 }
