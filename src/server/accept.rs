@@ -37,15 +37,29 @@ impl Server {
                     // Out of descriptors: use the reserve to take one pending
                     // connection off the backlog and close it, so the listener
                     // does not stay readable and spin the loop.
+                    // accept(2) fails with EMFILE before it looks at the
+                    // backlog, so only this second accept tells whether any
+                    // connection is waiting: WouldBlock means drained.
                     self.reserve.release();
-                    if let Ok((socket, _)) = listener.accept() {
-                        drop(socket);
+                    let drained = match listener.accept() {
+                        Ok((socket, _)) => {
+                            self.refused_no_fd += 1;
+                            drop(socket);
+                            false
+                        }
+                        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+                    };
+                    if drained {
+                        self.accept_pending = false;
                     }
                     if !self.reserve.reacquire() {
                         log::warn!(
                             "out of file descriptors: pausing accept for {ACCEPT_BACKOFF_MS} ms"
                         );
                         self.accept_paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
+                        return;
+                    }
+                    if drained {
                         return;
                     }
                 }

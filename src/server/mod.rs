@@ -105,6 +105,8 @@ pub struct Server {
     pending_reads: Vec<usize>,
     accept_pending: bool,
     accept_paused_until: Option<u64>,
+    /// Connections closed at once for lack of descriptors (logged in the stats line).
+    refused_no_fd: u64,
     reserve: sys::ReserveFd,
     started: Instant,
     now_ms: u64,
@@ -165,6 +167,7 @@ impl Server {
             pending_reads: Vec::new(),
             accept_pending: false,
             accept_paused_until: None,
+            refused_no_fd: 0,
             reserve: sys::ReserveFd::new(),
             started: Instant::now(),
             now_ms: 0,
@@ -310,14 +313,15 @@ impl Server {
     fn log_stats(&self) {
         let s = &self.stats;
         log::info!(
-            "stats: connections {} (websocket {}), messages in {} out {}, bytes in {} out {}, rss {} KiB",
+            "stats: connections {} (websocket {}), messages in {} out {}, bytes in {} out {}, rss {} KiB, refused for lack of descriptors {}",
             self.conns.len(),
             self.ws_open,
             s.messages_received,
             s.messages_delivered,
             s.bytes_received,
             s.bytes_sent,
-            sys::rss_bytes() / 1024
+            sys::rss_bytes() / 1024,
+            self.refused_no_fd
         );
     }
 
