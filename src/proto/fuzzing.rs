@@ -251,27 +251,35 @@ pub fn fuzz_differential(data: &[u8]) {
     let _ = parse_header(data);
 }
 
+/// Run `body` on every input in `fuzz/corpus/<target>` and
+/// `fuzz/regressions/<target>`; returns how many there were.
+#[cfg(test)]
+pub(crate) fn replay_corpus(target: &str, body: fn(&[u8])) -> usize {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if let Ok(bytes) = std::fs::read(entry.path()) {
+                body(&bytes);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    /// Replay `fuzz/corpus/<target>` and `fuzz/regressions/<target>`.
     fn replay(target: &str, body: fn(&[u8])) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        let mut n = 0;
-        for dir in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if let Ok(bytes) = std::fs::read(entry.path()) {
-                    body(&bytes);
-                    n += 1;
-                }
-            }
-        }
-        assert!(n > 0, "no corpus committed for {target}");
+        assert!(
+            replay_corpus(target, body) > 0,
+            "no corpus committed for {target}"
+        );
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Hub {
         let Some(data) = req.data else {
             return net.send(key, &json::error("bad_request", "chat needs data", req.id));
         };
-        let Some(user) = self.sessions.get(&key).and_then(|s| self.users.get(s.user)) else {
+        let Some(user) = self.user_of(key) else {
             return;
         };
         let (from_json, author) = (user.name_json(), user.name.clone());
@@ -225,12 +225,7 @@ impl Hub {
                 &json::error("bad_request", "bad user id in to", req.id),
             );
         }
-        let Some(from) = self
-            .sessions
-            .get(&key)
-            .and_then(|s| self.users.get(s.user))
-            .map(|u| u.name_json())
-        else {
+        let Some(from) = self.user_of(key).map(|u| u.name_json()) else {
             return;
         };
         let (delivered, stored) = self.send_private(&from, to, data.get(), now, net);
@@ -397,12 +392,7 @@ impl Hub {
         let Some(rid) = self.member_room(key, Some(name), req.id, net) else {
             return;
         };
-        let Some(me) = self
-            .sessions
-            .get(&key)
-            .and_then(|s| self.users.get(s.user))
-            .map(|u| u.name.clone())
-        else {
+        let Some(me) = self.user_of(key).map(|u| u.name.clone()) else {
             return;
         };
         let Some(room) = self.rooms.get(rid) else {

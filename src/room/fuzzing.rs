@@ -181,19 +181,7 @@ mod tests {
 
     #[test]
     fn replay_rooms_ops_corpus() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-        let mut n = 0;
-        for dir in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join("rooms_ops")) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if let Ok(bytes) = std::fs::read(entry.path()) {
-                    fuzz_rooms_ops(&bytes);
-                    n += 1;
-                }
-            }
-        }
+        let n = crate::proto::fuzzing::replay_corpus("rooms_ops", fuzz_rooms_ops);
         assert!(n > 0, "no corpus committed for rooms_ops");
     }
 }

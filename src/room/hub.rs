@@ -254,6 +254,11 @@ impl Hub {
         }
     }
 
+    /// The user connection `key` belongs to.
+    pub(super) fn user_of(&self, key: ConnKey) -> Option<&User> {
+        self.sessions.get(&key).and_then(|s| self.users.get(s.user))
+    }
+
     pub(super) fn user_entry(&mut self, name: &str) -> UserId {
         if let Some(&uid) = self.user_index.get(name) {
             return uid;

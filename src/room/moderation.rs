@@ -53,6 +53,22 @@ impl Hub {
         self.sessions.get(&key).map_or(Role::User, |s| s.role)
     }
 
+    /// Whether `key` has at least `role`; if not, it gets `forbidden` (`why`).
+    fn has_role(
+        &self,
+        key: ConnKey,
+        role: Role,
+        why: &str,
+        id: Option<&serde_json::value::RawValue>,
+        net: &mut impl Net,
+    ) -> bool {
+        let ok = self.role_of(key) >= role;
+        if !ok {
+            net.send(key, &json::error("forbidden", why, id));
+        }
+        ok
+    }
+
     /// Whether `user` may not be in `room` ("" = connect at all) now.
     pub(super) fn is_banned(&self, user: &str, room: &str, now: Now) -> bool {
         let active = |r: &str| {
@@ -78,11 +94,14 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) {
-        if self.role_of(key) < Role::Moderator {
-            return net.send(
-                key,
-                &json::error("forbidden", "kick needs role moderator", req.id),
-            );
+        if !self.has_role(
+            key,
+            Role::Moderator,
+            "kick needs role moderator",
+            req.id,
+            net,
+        ) {
+            return;
         }
         let Some(user) = req.user.as_deref() else {
             return net.send(key, &json::error("bad_request", "kick needs user", req.id));
@@ -153,11 +172,14 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) {
-        if self.role_of(key) < Role::Moderator {
-            return net.send(
-                key,
-                &json::error("forbidden", "mute needs role moderator", req.id),
-            );
+        if !self.has_role(
+            key,
+            Role::Moderator,
+            "mute needs role moderator",
+            req.id,
+            net,
+        ) {
+            return;
         }
         let (Some(user), Some(room), Some(secs)) =
             (req.user.as_deref(), req.room.as_deref(), req.seconds)
@@ -194,11 +216,8 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) {
-        if self.role_of(key) < Role::Admin {
-            return net.send(
-                key,
-                &json::error("forbidden", "broadcast needs role admin", req.id),
-            );
+        if !self.has_role(key, Role::Admin, "broadcast needs role admin", req.id, net) {
+            return;
         }
         let Some(data) = req.data else {
             return net.send(
@@ -206,12 +225,7 @@ impl Hub {
                 &json::error("bad_request", "broadcast needs data", req.id),
             );
         };
-        let Some(from) = self
-            .sessions
-            .get(&key)
-            .and_then(|s| self.users.get(s.user))
-            .map(|u| u.name_json())
-        else {
+        let Some(from) = self.user_of(key).map(|u| u.name_json()) else {
             return;
         };
         self.broadcast(&from, data.get(), now, net);
