@@ -81,6 +81,8 @@ pub struct Hub {
     empty_rooms: Vec<usize>,
     /// Users holding offline messages (expired by the tick).
     pub(super) with_offline: HashSet<UserId>,
+    /// Users with at least one connection (kept, not counted per scrape).
+    online_users: usize,
     /// (user, room or "" for everywhere) → until when (monotonic ms).
     pub(super) bans: HashMap<(Box<str>, Box<str>), u64>,
     /// (user, room) → muted until when.
@@ -106,6 +108,7 @@ impl Hub {
             online_pending: Vec::new(),
             empty_rooms: Vec::new(),
             with_offline: HashSet::new(),
+            online_users: 0,
             bans: HashMap::new(),
             mutes: HashMap::new(),
             epoch_counter: 0,
@@ -124,10 +127,7 @@ impl Hub {
 
     /// Users with at least one connection.
     pub fn online_users(&self) -> usize {
-        self.users
-            .iter()
-            .filter(|(_, u)| !u.conns.is_empty())
-            .count()
+        self.online_users
     }
 
     /// `/ws` connections with a session.
@@ -182,6 +182,7 @@ impl Hub {
             return false;
         }
         user.conns.push(key);
+        let first_connection = user.conns.len() == 1;
         let allowed_rooms = params
             .allowed_rooms
             .map(|r| Box::new(r.iter().map(|n| n.as_str().into()).collect()));
@@ -214,6 +215,7 @@ impl Hub {
             net.send(key, &frame);
         }
         self.with_offline.remove(&uid);
+        self.online_users += usize::from(first_connection);
         if let Some(room) = params.room {
             let since = match params.since.map(str::parse::<u64>) {
                 Some(Ok(s)) => Some(s),
@@ -237,7 +239,11 @@ impl Hub {
         self.leave_all(key, now, net);
         if let Some(session) = self.sessions.remove(&key) {
             if let Some(user) = self.users.get_mut(session.user) {
+                let had = !user.conns.is_empty();
                 user.conns.retain(|k| *k != key);
+                if had && user.conns.is_empty() {
+                    self.online_users -= 1;
+                }
             }
             self.drop_user_if_idle(session.user);
         }

@@ -86,6 +86,17 @@ impl Hub {
                 return Err(format!("idle user {} kept", user.name));
             }
         }
+        let online = self
+            .users
+            .iter()
+            .filter(|(_, u)| !u.conns.is_empty())
+            .count();
+        if online != self.online_users() {
+            return Err(format!(
+                "online_users {} but {online} users have connections",
+                self.online_users()
+            ));
+        }
         Ok(())
     }
 }

@@ -85,8 +85,8 @@ impl Server {
         entry.insert(Conn::new(socket, id, self.now_ms, peer.ip().is_loopback()));
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
         self.schedule(key, deadline);
-        // Bytes may already be waiting (edge-triggered: no event would come).
-        self.pending_reads.push(key);
+        // Bytes that arrived before the registration are not lost: adding a
+        // readable socket to epoll reports it at once, edge-triggered or not.
     }
 }
 

@@ -13,11 +13,14 @@ impl Server {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        // The decoder lives in the connection only while a frame spans reads.
-        let mut decoder = conn
-            .decoder
-            .take()
-            .unwrap_or_else(|| Box::new(Decoder::new(Role::Server, self.cfg.max_message_size)));
+        // The decoder lives in the connection only while a frame spans
+        // reads; otherwise a fresh one on the stack does (no allocation).
+        let mut stored = conn.decoder.take();
+        let mut fresh = None;
+        let decoder = match stored.as_deref_mut() {
+            Some(d) => d,
+            None => fresh.insert(Decoder::new(Role::Server, self.cfg.max_message_size)),
+        };
         let mut pos = 0;
         loop {
             match decoder.next_message(data, &mut pos) {
@@ -30,9 +33,12 @@ impl Server {
                 Err(err) => return self.fail(key, err),
             }
         }
+        if decoder.is_idle() {
+            return;
+        }
         if let Some(conn) = self.conns.get_mut(key) {
-            if !decoder.is_idle() && matches!(conn.phase, Phase::Open | Phase::Closing) {
-                conn.decoder = Some(decoder);
+            if matches!(conn.phase, Phase::Open | Phase::Closing) {
+                conn.decoder = stored.or_else(|| fresh.map(Box::new));
             }
         }
     }
