@@ -412,3 +412,16 @@ fn demo_page_is_served() {
     assert!(body.contains("<title>roomcast demo</title>") && body.contains("/ws?"));
     assert_eq!(request(&server, "POST", "/", None, Some("{}")).0, 405);
 }
+
+#[test]
+fn ipv6_loopback_serves_rooms_and_the_api() {
+    let server = TestServer::start(|c| c.listen = "[::1]:0".into());
+    assert!(server.addr.is_ipv6());
+    let mut a = Client::join(&server, "six");
+    a.join_room("v6");
+    a.send(json!({"type": "chat", "data": "over ::1"}));
+    assert_eq!(a.expect("chat")["data"], "over ::1");
+    // ::1 is loopback: the API answers without a key.
+    let stats = get_json(&server, "/api/stats");
+    assert_eq!(stats["connections"], 1);
+}
