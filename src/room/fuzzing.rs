@@ -158,6 +158,51 @@ pub fn fuzz_rooms_ops(data: &[u8]) {
     }
 }
 
+/// `room_text`: arbitrary client text into the room protocol. The input is
+/// split at 0xFF bytes into messages from three connections (the second a
+/// moderator, the third an admin); valid UTF-8 goes to `handle_text`. No
+/// input may panic, and the indexes must agree afterwards.
+pub fn fuzz_room_text(data: &[u8]) {
+    let mut hub = Hub::new(HubConfig {
+        rate_per_sec: 1000.0,
+        rate_burst: 50,
+        ..small_config(RoomPolicy::Multi)
+    });
+    let mut net = RecordingNet::default();
+    let now = Now {
+        mono_ms: 5,
+        wall_ms: 1_700_000_000_000,
+    };
+    let roles = [
+        crate::auth::Role::User,
+        crate::auth::Role::Moderator,
+        crate::auth::Role::Admin,
+    ];
+    for (key, (user, role)) in ["ann", "mod", "root"].iter().zip(roles).enumerate() {
+        let params = ConnectParams {
+            user: Some(user),
+            room: Some("r0"),
+            role,
+            ..ConnectParams::default()
+        };
+        assert!(hub.open(key, key as u64, params, now, &mut net));
+    }
+    let mut open: HashSet<ConnKey> = (0..3).collect();
+    for (i, message) in data.split(|b| *b == 0xff).enumerate() {
+        let key = i % 3;
+        if let (true, Ok(text)) = (open.contains(&key), std::str::from_utf8(message)) {
+            hub.handle_text(key, text, now, &mut net);
+        }
+        for (closed, _) in std::mem::take(&mut net.closes) {
+            hub.close(closed, now, &mut net);
+            open.remove(&closed);
+        }
+        if let Err(e) = hub.check_invariants() {
+            panic!("invariant broken after message {i}: {e}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +222,12 @@ mod tests {
                 .collect();
             fuzz_rooms_ops(&program);
         }
+    }
+
+    #[test]
+    fn replay_room_text_corpus() {
+        let n = crate::proto::fuzzing::replay_corpus("room_text", fuzz_room_text);
+        assert!(n > 0, "no corpus committed for room_text");
     }
 
     #[test]
