@@ -3,7 +3,7 @@
 //! on the closes right after the hub returns.
 
 use super::conn::Conn;
-use super::{queue_frame, Reason, Server, Stats};
+use super::{queue_on, Reason, Server, Stats};
 use crate::auth::{self, Role, TokenError};
 use crate::config::{AuthMode, Config};
 use crate::proto::CloseCode;
@@ -24,10 +24,10 @@ pub(super) struct ServerNet<'a> {
 impl Net for ServerNet<'_> {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         // Only an open connection takes data: after our close, nothing (§5.5.1).
-        if !self.conns.get(key).is_some_and(Conn::is_open) {
+        let Some(conn) = self.conns.get_mut(key).filter(|c| c.is_open()) else {
             return;
-        }
-        if let Some(unsent) = queue_frame(self.conns, self.dirty, key, frame.clone()) {
+        };
+        if let Some(unsent) = queue_on(conn, self.dirty, key, frame.clone()) {
             self.stats.messages_delivered += 1;
             if unsent > self.max_backpressure {
                 self.closes

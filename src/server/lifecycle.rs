@@ -2,9 +2,9 @@
 //! removal after the turn, and the per-connection deadlines that drive
 //! them (handshake, ping, pong and close timeouts) off the timing wheel.
 
+use super::close_frame;
 use super::conn::{self, Phase};
 use super::{ms, Reason, Server};
-use crate::proto::frame::{close_payload, encode_frame, OpCode};
 use crate::proto::CloseCode;
 use std::rc::Rc;
 
@@ -22,13 +22,7 @@ impl Server {
         }
         conn.phase = Phase::Closing;
         self.leave_hub(key);
-        let frame = Rc::from(encode_frame(
-            true,
-            OpCode::Close,
-            None,
-            &close_payload(code.0, reason),
-        ));
-        self.send(key, frame);
+        self.send(key, close_frame(code, reason));
         let deadline = self.now_ms + ms(self.cfg.close_timeout);
         self.schedule(key, deadline);
     }
@@ -36,13 +30,7 @@ impl Server {
     /// Send a close frame (if `code` is given) and nothing more; FIN follows
     /// once it is written.
     pub(super) fn close_and_linger(&mut self, key: usize, code: CloseCode, reason: &str) {
-        let frame = Rc::from(encode_frame(
-            true,
-            OpCode::Close,
-            None,
-            &close_payload(code.0, reason),
-        ));
-        self.linger_after(key, Some(frame));
+        self.linger_after(key, Some(close_frame(code, reason)));
     }
 
     /// Queue `last` (if any), then go quiet: FIN after the flush, close on

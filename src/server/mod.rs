@@ -26,7 +26,7 @@ mod ws;
 pub use stats::{Reason, Stats};
 
 use crate::config::Config;
-use crate::proto::frame::{encode_frame, OpCode};
+use crate::proto::frame::{close_payload, encode_frame, OpCode};
 use crate::proto::CloseCode;
 use crate::room::Hub;
 use conn::{Conn, Phase};
@@ -419,7 +419,11 @@ impl Server {
     /// Queue a frame for `key` (not droppable). A queue past
     /// `max_backpressure` closes the connection with 4003.
     fn send(&mut self, key: usize, frame: Rc<[u8]>) {
-        let Some(unsent) = queue_frame(&mut self.conns, &mut self.dirty, key, frame) else {
+        let queued = self
+            .conns
+            .get_mut(key)
+            .and_then(|conn| queue_on(conn, &mut self.dirty, key, frame));
+        let Some(unsent) = queued else {
             return;
         };
         if unsent > self.cfg.max_backpressure
@@ -520,15 +524,19 @@ impl Server {
     }
 }
 
-/// Queue `frame` for `key` and mark it dirty; returns its unsent bytes, or
+/// A close frame with `code` and `reason` (cut to fit a control frame).
+fn close_frame(code: CloseCode, reason: &str) -> Rc<[u8]> {
+    Rc::from(encode_frame(
+        true,
+        OpCode::Close,
+        None,
+        &close_payload(code.0, reason),
+    ))
+}
+
+/// Queue `frame` on `conn` (slab key `key`) and mark it dirty; returns its unsent bytes, or
 /// `None` if the connection takes nothing more.
-fn queue_frame(
-    conns: &mut Slab<Conn>,
-    dirty: &mut Vec<usize>,
-    key: usize,
-    frame: Rc<[u8]>,
-) -> Option<usize> {
-    let conn = conns.get_mut(key)?;
+fn queue_on(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize, frame: Rc<[u8]>) -> Option<usize> {
     if conn.doomed || conn.write_shut {
         return None;
     }

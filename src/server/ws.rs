@@ -3,7 +3,7 @@
 
 use super::conn::{Endpoint, Phase};
 use super::{Reason, Server};
-use crate::proto::frame::{close_payload, encode_frame, OpCode};
+use crate::proto::frame::{encode_frame, OpCode};
 use crate::proto::{CloseCode, Decoder, Message, ProtocolError, Role};
 use std::rc::Rc;
 
@@ -56,13 +56,7 @@ impl Server {
                     // ... typically echoing the status code it received."
                     let code = code.unwrap_or(CloseCode::NORMAL);
                     self.set_reason(key, Reason::Normal);
-                    let frame = Rc::from(encode_frame(
-                        true,
-                        OpCode::Close,
-                        None,
-                        &code.0.to_be_bytes(),
-                    ));
-                    self.linger_after(key, Some(frame));
+                    self.close_and_linger(key, code, "");
                 } else {
                     // Our close was answered: the handshake is complete
                     // (§7.1.1: the server closes the TCP connection first).
@@ -121,14 +115,7 @@ impl Server {
             log::debug!("conn {}: protocol error: {err}", conn.id);
         }
         self.set_reason(key, Reason::Protocol);
-        let code = err.close_code();
-        let frame = Rc::from(encode_frame(
-            true,
-            OpCode::Close,
-            None,
-            &close_payload(code.0, &err.to_string()),
-        ));
-        self.linger_after(key, Some(frame));
+        self.close_and_linger(key, err.close_code(), &err.to_string());
     }
 
     /// A WebSocket connection opened (after the 101 was queued).
