@@ -2,8 +2,8 @@
 //!
 //! [`ProtocolError`]: the peer broke RFC 6455 on an open connection; the
 //! answer is a close frame with [`ProtocolError::close_code`].
-//! [`HttpError`]: the peer's HTTP request cannot be served; the answer is an
-//! HTTP status with [`HttpError::status`]. "Need more bytes" is never an
+//! [`HandshakeError`]: the peer's request head cannot be read or cannot open
+//! a WebSocket; the answer is an HTTP status with [`HandshakeError::status`]. "Need more bytes" is never an
 //! error: parsers return `Ok(None)` for it.
 
 use super::close::CloseCode;
@@ -75,26 +75,19 @@ impl fmt::Display for ProtocolError {
 
 impl std::error::Error for ProtocolError {}
 
-/// Why an HTTP request (upgrade or plain) is refused, with the status to send.
+/// Why a request head cannot be read, or cannot open a WebSocket
+/// (RFC 6455 §4.2.1), with the status RFC 6455 and RFC 9110 call for.
+/// What the application answers to other requests is the server's business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpError {
+pub enum HandshakeError {
     /// Malformed request line or headers, or a bad WebSocket handshake.
     BadRequest(&'static str),
-    /// `/api/*` without the right bearer key.
-    Unauthorized,
-    /// Not allowed: an `Origin` not listed, or `/api/*` from afar without a key.
-    Forbidden,
-    /// No such endpoint.
-    NotFound,
-    /// Wrong method for the endpoint.
+    /// An upgrade that is not a GET (§4.2.1 item 1).
     MethodNotAllowed,
-    /// A body without `Content-Length`.
-    LengthRequired,
-    /// A body over the limit.
-    PayloadTooLarge,
     /// The request line is longer than the line limit.
     UriTooLong,
-    /// `Sec-WebSocket-Version` is not 13 (RFC 6455 §4.2.2: answer 426 and name 13).
+    /// `Sec-WebSocket-Version` is not 13, or no `Upgrade` at all (§4.2.2:
+    /// answer 426 and name 13).
     UpgradeRequired,
     /// A header line, the head as a whole or the header count is over its limit.
     HeadersTooLarge,
@@ -102,46 +95,45 @@ pub enum HttpError {
     VersionNotSupported,
 }
 
-impl HttpError {
+impl HandshakeError {
     /// The HTTP status code of the answer.
     pub fn status(self) -> u16 {
         match self {
-            HttpError::BadRequest(_) => 400,
-            HttpError::Unauthorized => 401,
-            HttpError::Forbidden => 403,
-            HttpError::NotFound => 404,
-            HttpError::MethodNotAllowed => 405,
-            HttpError::LengthRequired => 411,
-            HttpError::PayloadTooLarge => 413,
-            HttpError::UriTooLong => 414,
-            HttpError::UpgradeRequired => 426,
-            HttpError::HeadersTooLarge => 431,
-            HttpError::VersionNotSupported => 505,
+            HandshakeError::BadRequest(_) => 400,
+            HandshakeError::MethodNotAllowed => 405,
+            HandshakeError::UriTooLong => 414,
+            HandshakeError::UpgradeRequired => 426,
+            HandshakeError::HeadersTooLarge => 431,
+            HandshakeError::VersionNotSupported => 505,
         }
     }
 
-    /// A short reason for the JSON body `{"error": ...}`.
+    /// A short reason for the answer's body.
     pub fn reason(self) -> &'static str {
         match self {
-            HttpError::BadRequest(why) => why,
-            HttpError::Unauthorized => "missing or wrong bearer key",
-            HttpError::Forbidden => "forbidden",
-            HttpError::NotFound => "not found",
-            HttpError::MethodNotAllowed => "method not allowed",
-            HttpError::LengthRequired => "length required",
-            HttpError::PayloadTooLarge => "payload too large",
-            HttpError::UriTooLong => "request line too long",
-            HttpError::UpgradeRequired => "unsupported websocket version",
-            HttpError::HeadersTooLarge => "request headers too large",
-            HttpError::VersionNotSupported => "http version not supported",
+            HandshakeError::BadRequest(why) => why,
+            HandshakeError::MethodNotAllowed => "method not allowed",
+            HandshakeError::UriTooLong => "request line too long",
+            HandshakeError::UpgradeRequired => "unsupported websocket version",
+            HandshakeError::HeadersTooLarge => "request headers too large",
+            HandshakeError::VersionNotSupported => "http version not supported",
+        }
+    }
+
+    /// Headers the answer must carry: §4.2.2 asks a 426 to name the
+    /// versions we speak.
+    pub fn extra_headers(self) -> &'static str {
+        match self {
+            HandshakeError::UpgradeRequired => "Sec-WebSocket-Version: 13\r\n",
+            _ => "",
         }
     }
 }
 
-impl fmt::Display for HttpError {
+impl fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.status(), self.reason())
     }
 }
 
-impl std::error::Error for HttpError {}
+impl std::error::Error for HandshakeError {}

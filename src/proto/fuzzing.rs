@@ -5,7 +5,7 @@
 #![allow(clippy::panic, clippy::indexing_slicing)]
 
 use super::decoder::{Decoder, Message};
-use super::error::{HttpError, ProtocolError};
+use super::error::{HandshakeError, ProtocolError};
 use super::frame::{encode_frame, parse_header, OpCode, Role};
 use super::handshake::{parse_request, HeadScanner};
 
@@ -146,15 +146,14 @@ pub fn fuzz_handshake(data: &[u8]) {
     let Some((&cut, input)) = data.split_first() else {
         return;
     };
-    type Parsed = Option<(String, Result<String, HttpError>)>;
-    let run = |pieces: &[&[u8]]| -> Result<Parsed, HttpError> {
+    type Parsed = Option<(String, Result<String, HandshakeError>)>;
+    let run = |pieces: &[&[u8]]| -> Result<Parsed, HandshakeError> {
         let mut scanner = HeadScanner::default();
         let mut buf = Vec::new();
         for piece in pieces {
             buf.extend_from_slice(piece);
             if let Some(n) = scanner.scan(&buf)? {
                 let req = parse_request(&buf[..n])?;
-                let _ = req.query_param("room");
                 return Ok(Some((format!("{req:?}"), req.validate_upgrade())));
             }
         }

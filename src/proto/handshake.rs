@@ -9,7 +9,7 @@
 //! are far above what browsers send (a few hundred bytes, cookies included,
 //! are typical) and small enough that 10,000 slowloris peers cost < 200 MiB.
 
-use super::error::HttpError;
+use super::error::HandshakeError;
 use base64::Engine as _;
 
 /// The longest request line or header line we accept, CRLF included.
@@ -37,7 +37,7 @@ pub struct HeadScanner {
 impl HeadScanner {
     /// Look at what was added to `buf` since the last call. `Ok(Some(n))`: the
     /// head is `buf[..n]` (blank line included); `Ok(None)`: not yet.
-    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, HttpError> {
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, HandshakeError> {
         if self.found.is_some() {
             return Ok(self.found);
         }
@@ -55,7 +55,7 @@ impl HeadScanner {
                 if self.lines > 0 {
                     self.scanned = end;
                     if end > MAX_HEAD {
-                        return Err(HttpError::HeadersTooLarge);
+                        return Err(HandshakeError::HeadersTooLarge);
                     }
                     self.found = Some(end);
                     return Ok(self.found);
@@ -68,16 +68,16 @@ impl HeadScanner {
         self.scanned = buf.len();
         self.check_line(buf.len() - self.line_start)?;
         if buf.len() > MAX_HEAD {
-            return Err(HttpError::HeadersTooLarge);
+            return Err(HandshakeError::HeadersTooLarge);
         }
         Ok(None)
     }
 
-    fn check_line(&self, len: usize) -> Result<(), HttpError> {
+    fn check_line(&self, len: usize) -> Result<(), HandshakeError> {
         match (len > MAX_LINE, self.lines) {
             (false, _) => Ok(()),
-            (true, 0) => Err(HttpError::UriTooLong),
-            (true, _) => Err(HttpError::HeadersTooLarge),
+            (true, 0) => Err(HandshakeError::UriTooLong),
+            (true, _) => Err(HandshakeError::HeadersTooLarge),
         }
     }
 }
@@ -138,73 +138,73 @@ impl<'b> Request<'b> {
 
     /// Check the request as an opening handshake (RFC 6455 §4.2.1) and return
     /// the `Sec-WebSocket-Accept` value to answer with.
-    pub fn validate_upgrade(&self) -> Result<String, HttpError> {
+    pub fn validate_upgrade(&self) -> Result<String, HandshakeError> {
         // §4.2.1 1: "An HTTP/1.1 or higher GET request".
         if self.method != "GET" {
-            return Err(HttpError::MethodNotAllowed);
+            return Err(HandshakeError::MethodNotAllowed);
         }
         if self.minor_version < 1 {
-            return Err(HttpError::VersionNotSupported);
+            return Err(HandshakeError::VersionNotSupported);
         }
         // §4.2.1 2: "A |Host| header field".
         if !self.has_host {
-            return Err(HttpError::BadRequest("missing Host header"));
+            return Err(HandshakeError::BadRequest("missing Host header"));
         }
         // §4.2.1 3: "An |Upgrade| header field containing the value "websocket"".
         // With no Upgrade at all, the client must be told an upgrade is needed.
         if !self.has_upgrade {
-            return Err(HttpError::UpgradeRequired);
+            return Err(HandshakeError::UpgradeRequired);
         }
         if !self.upgrade_websocket {
-            return Err(HttpError::BadRequest("Upgrade must be websocket"));
+            return Err(HandshakeError::BadRequest("Upgrade must be websocket"));
         }
         // §4.2.1 4: "A |Connection| header field that includes the token "Upgrade"".
         if !self.connection_upgrade {
-            return Err(HttpError::BadRequest("Connection must include Upgrade"));
+            return Err(HandshakeError::BadRequest(
+                "Connection must include Upgrade",
+            ));
         }
         // §4.2.1 6: "A |Sec-WebSocket-Version| header field, with a value of 13".
         // §4.2.2: otherwise answer 426 with the versions we support.
         if self.ws_version.map(trim) != Some(b"13".as_slice()) {
-            return Err(HttpError::UpgradeRequired);
+            return Err(HandshakeError::UpgradeRequired);
         }
         // §4.2.1 5: "A |Sec-WebSocket-Key| header field with a base64-encoded
         // value that, when decoded, is 16 bytes in length." Exactly one (§11.3.1).
         let key = match (self.ws_key, self.ws_key_count) {
             (Some(key), 1) => trim(key),
-            (None, _) => return Err(HttpError::BadRequest("missing Sec-WebSocket-Key")),
-            _ => return Err(HttpError::BadRequest("more than one Sec-WebSocket-Key")),
+            (None, _) => return Err(HandshakeError::BadRequest("missing Sec-WebSocket-Key")),
+            _ => {
+                return Err(HandshakeError::BadRequest(
+                    "more than one Sec-WebSocket-Key",
+                ))
+            }
         };
         match base64::engine::general_purpose::STANDARD.decode(key) {
             Ok(raw) if raw.len() == 16 => Ok(accept_key(key)),
-            _ => Err(HttpError::BadRequest(
+            _ => Err(HandshakeError::BadRequest(
                 "Sec-WebSocket-Key must be base64 of 16 bytes",
             )),
         }
     }
-
-    /// The value of query parameter `name`, percent-decoded; `None` if absent
-    /// or not valid percent-encoded UTF-8.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        query_param(self.query, name)
-    }
 }
 
 /// Parse a complete head (as found by [`HeadScanner`]) with `httparse`.
-pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HttpError> {
+pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HandshakeError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
-            return Err(HttpError::BadRequest("incomplete request head"))
+            return Err(HandshakeError::BadRequest("incomplete request head"))
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadersTooLarge),
-        Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
-        Err(_) => return Err(HttpError::BadRequest("malformed request")),
+        Err(httparse::Error::TooManyHeaders) => return Err(HandshakeError::HeadersTooLarge),
+        Err(httparse::Error::Version) => return Err(HandshakeError::VersionNotSupported),
+        Err(_) => return Err(HandshakeError::BadRequest("malformed request")),
     }
     let (Some(method), Some(target), Some(minor_version)) = (req.method, req.path, req.version)
     else {
-        return Err(HttpError::BadRequest("malformed request line"));
+        return Err(HandshakeError::BadRequest("malformed request line"));
     };
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut out = Request {
@@ -252,9 +252,9 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HttpError> {
                 .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
             let len = value
                 .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(HttpError::BadRequest("bad Content-Length"))?;
+                .ok_or(HandshakeError::BadRequest("bad Content-Length"))?;
             if out.content_length.is_some_and(|prev| prev != len) {
-                return Err(HttpError::BadRequest("conflicting Content-Length"));
+                return Err(HandshakeError::BadRequest("conflicting Content-Length"));
             }
             out.content_length = Some(len);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -280,68 +280,6 @@ pub fn switching_protocols(accept: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The reason phrase of a status we send.
-pub fn status_text(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        414 => "URI Too Long",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
-}
-
-/// A complete HTTP/1.1 response.
-pub fn response(
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-    extra_headers: &str,
-) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n{extra_headers}\r\n",
-        status_text(status),
-        body.len(),
-        if keep_alive { "keep-alive" } else { "close" },
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
-
-/// The JSON error answer `{"error": reason}` for `err` (always closes the connection).
-pub fn error_response(err: HttpError) -> Vec<u8> {
-    let body = format!("{{\"error\":{}}}", json_string(err.reason()));
-    let extra = match err {
-        HttpError::UpgradeRequired => "Sec-WebSocket-Version: 13\r\n",
-        HttpError::Unauthorized => "WWW-Authenticate: Bearer\r\n",
-        _ => "",
-    };
-    response(
-        err.status(),
-        "application/json",
-        body.as_bytes(),
-        false,
-        extra,
-    )
-}
-
-/// `s` as a JSON string literal.
-pub fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
 fn trim(v: &[u8]) -> &[u8] {
     v.trim_ascii()
 }
@@ -353,35 +291,6 @@ fn has_token(value: &[u8], token: &[u8]) -> bool {
         .any(|t| trim(t).eq_ignore_ascii_case(token))
 }
 
-/// The percent-decoded value of `name` in a query string (`+` is a space).
-pub fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if percent_decode(k).as_deref() == Some(name) {
-            percent_decode(v)
-        } else {
-            None
-        }
-    })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'%' => {
-                let hi = (bytes.next()? as char).to_digit(16)?;
-                let lo = (bytes.next()? as char).to_digit(16)?;
-                out.push((hi * 16 + lo) as u8);
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -389,7 +298,7 @@ mod tests {
 
     const GOOD: &[u8] = b"GET /echo?room=a%20b&user=x+y HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-    fn scan_every_way(input: &[u8]) -> Result<Option<usize>, HttpError> {
+    fn scan_every_way(input: &[u8]) -> Result<Option<usize>, HandshakeError> {
         let whole = HeadScanner::default().scan(input);
         for cut in 0..=input.len() {
             let mut s = HeadScanner::default();
@@ -421,8 +330,7 @@ mod tests {
         assert_eq!(n, GOOD.len(), "frame bytes are not part of the head");
         let req = parse_request(&input[..n]).unwrap();
         assert_eq!((req.method, req.path), ("GET", "/echo"));
-        assert_eq!(req.query_param("room").as_deref(), Some("a b"));
-        assert_eq!(req.query_param("user").as_deref(), Some("x y"));
+        assert_eq!(req.query, "room=a%20b&user=x+y");
         assert_eq!(
             req.validate_upgrade().unwrap(),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -430,7 +338,7 @@ mod tests {
         assert!(req.keep_alive());
     }
 
-    fn upgrade_error(edit: impl Fn(&str) -> String) -> HttpError {
+    fn upgrade_error(edit: impl Fn(&str) -> String) -> HandshakeError {
         let text = edit(std::str::from_utf8(GOOD).unwrap());
         let req = parse_request(text.as_bytes());
         match req {
@@ -468,9 +376,7 @@ mod tests {
         );
         let e = upgrade_error(|s| s.replace("Version: 13", "Version: 8"));
         assert_eq!(e.status(), 426);
-        assert!(String::from_utf8(error_response(e))
-            .unwrap()
-            .contains("Sec-WebSocket-Version: 13\r\n"));
+        assert_eq!(e.extra_headers(), "Sec-WebSocket-Version: 13\r\n");
         assert_eq!(
             upgrade_error(|s| s.replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ==")).status(),
             400
@@ -498,12 +404,12 @@ mod tests {
         let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_LINE));
         assert_eq!(
             scan_every_way(long_target.as_bytes()),
-            Err(HttpError::UriTooLong)
+            Err(HandshakeError::UriTooLong)
         );
         let long_header = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_LINE));
         assert_eq!(
             scan_every_way(long_header.as_bytes()),
-            Err(HttpError::HeadersTooLarge)
+            Err(HandshakeError::HeadersTooLarge)
         );
         let many_lines = format!(
             "GET / HTTP/1.1\r\n{}\r\n",
@@ -511,7 +417,7 @@ mod tests {
         );
         assert_eq!(
             HeadScanner::default().scan(many_lines.as_bytes()),
-            Err(HttpError::HeadersTooLarge)
+            Err(HandshakeError::HeadersTooLarge)
         );
         let many_headers = format!(
             "GET / HTTP/1.1\r\n{}\r\n",
@@ -520,7 +426,7 @@ mod tests {
         let n = scan_every_way(many_headers.as_bytes()).unwrap().unwrap();
         assert_eq!(
             parse_request(&many_headers.as_bytes()[..n]),
-            Err(HttpError::HeadersTooLarge)
+            Err(HandshakeError::HeadersTooLarge)
         );
     }
 

@@ -21,6 +21,6 @@ pub mod mask;
 
 pub use close::CloseCode;
 pub use decoder::{Decoder, Message};
-pub use error::{HttpError, ProtocolError};
+pub use error::{HandshakeError, ProtocolError};
 pub use frame::Role;
 pub use frame::{FrameHeader, OpCode};

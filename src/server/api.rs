@@ -1,8 +1,9 @@
 //! `/api/*` (SPEC §1), `/metrics` (SPEC §5) and the demo page. The room
 //! model produces the JSON; this file checks the key, routes, and answers.
 
+use super::http::url::{path_segments, query_param};
+use super::http::HttpError;
 use super::{Reason, Server};
-use crate::proto::HttpError;
 use crate::room::Hub;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -43,10 +44,11 @@ struct MuteBody<'a> {
     seconds: f64,
 }
 
-/// Compare without an early exit, so the key cannot be guessed byte by
-/// byte from response times.
+/// Compare in constant time (`subtle`), so the key cannot be guessed byte
+/// by byte from response times. Only the length may leak.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 impl Server {
@@ -57,8 +59,10 @@ impl Server {
                 let given = req
                     .authorization
                     .as_deref()
-                    .and_then(|a| a.strip_prefix("Bearer "))
-                    .unwrap_or("");
+                    .and_then(|a| a.split_once(' '))
+                    // RFC 9110 §11.1: the scheme is case-insensitive.
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map_or("", |(_, key)| key);
                 if !same_secret(given.trim().as_bytes(), expected.as_bytes()) {
                     return self.http_error(key, HttpError::Unauthorized, false);
                 }
@@ -69,20 +73,17 @@ impl Server {
                 }
             }
         }
-        let segments: Vec<String> = req
-            .path
-            .trim_start_matches("/api/")
-            .split('/')
-            .map(|s| {
-                crate::proto::handshake::query_param(&format!("x={s}"), "x").unwrap_or_default()
-            })
-            .collect();
-        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        let q = |name| {
-            crate::proto::handshake::query_param(&req.query, name)
-                .and_then(|v| v.parse::<u64>().ok())
+        let Some(segments) = path_segments(&req.path, "/api/") else {
+            return self.http_error(key, HttpError::BadRequest("bad percent-encoding"), false);
         };
-        let result: Result<String, HttpError> = match (req.method.as_str(), segs.as_slice()) {
+        let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let q = |name| query_param(&req.query, name).and_then(|v| v.parse::<u64>().ok());
+        let method = if req.head_only {
+            "GET"
+        } else {
+            req.method.as_str()
+        };
+        let result: Result<String, HttpError> = match (method, segs.as_slice()) {
             ("GET", ["stats"]) => Ok(self.stats_json()),
             ("GET", ["rooms"]) => Ok(self.hub.rooms_json()),
             ("GET", ["rooms", room]) => self.hub.room_json(room).ok_or(HttpError::NotFound),
@@ -106,13 +107,7 @@ impl Server {
             _ => Err(HttpError::NotFound),
         };
         match result {
-            Ok(json) => self.http_reply(
-                key,
-                200,
-                "application/json",
-                json.into_bytes(),
-                req.keep_alive,
-            ),
+            Ok(json) => self.http_reply(key, req, 200, "application/json", json.as_bytes()),
             Err(e) => self.http_error(key, e, false),
         }
     }

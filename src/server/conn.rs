@@ -43,6 +43,8 @@ pub struct HttpIn {
     pub buf: Vec<u8>,
     /// Where the end of the head search stands.
     pub scanner: HeadScanner,
+    /// The request being answered is `HEAD` (its answer has no body).
+    pub head_only: bool,
 }
 
 /// A connection in the server's slab.

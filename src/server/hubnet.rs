@@ -106,7 +106,7 @@ impl Server {
         let Some(conn_id) = self.conns.get(key).map(|c| c.id) else {
             return;
         };
-        let q = |name| crate::proto::handshake::query_param(query, name);
+        let q = |name| super::http::url::query_param(query, name);
         let claims = match self.cfg.auth {
             AuthMode::None => None,
             AuthMode::Hmac => {

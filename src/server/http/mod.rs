@@ -1,10 +1,13 @@
 //! HTTP requests on the shared listener: finding the request, routing it,
 //! answering it or upgrading the connection. Every error answer is JSON.
 
+mod response;
+pub mod url;
+
 use super::conn::{Endpoint, Phase};
 use super::{ms, Reason, Server};
 use crate::proto::handshake::{self, parse_request, HeadScanner, Request, MAX_HEAD};
-use crate::proto::HttpError;
+pub use response::{HttpError, Response};
 use std::rc::Rc;
 
 /// Request bodies up to 1 MiB (SPEC §1): a publish of a big notification
@@ -19,9 +22,11 @@ pub(super) struct OwnedRequest {
     pub path: String,
     pub query: String,
     pub keep_alive: bool,
+    /// `HEAD`: the answer has headers only (RFC 9110 §9.3.2).
+    pub head_only: bool,
     pub wants_upgrade: bool,
     /// The `Sec-WebSocket-Accept` value, or why the upgrade is invalid.
-    pub upgrade: Result<String, HttpError>,
+    pub upgrade: Result<String, crate::proto::HandshakeError>,
     /// `Origin`, if sent.
     pub origin: Option<String>,
     /// `Authorization`, if sent.
@@ -35,6 +40,7 @@ impl OwnedRequest {
             path: r.path.to_owned(),
             query: r.query.to_owned(),
             keep_alive: r.keep_alive(),
+            head_only: r.method == "HEAD",
             wants_upgrade: r.wants_upgrade(),
             upgrade: r.validate_upgrade(),
             origin: r.origin.map(|o| String::from_utf8_lossy(o).into_owned()),
@@ -54,7 +60,7 @@ impl Server {
             let err = if http.scanner.scan(&http.buf).ok().flatten().is_some() {
                 HttpError::PayloadTooLarge
             } else {
-                HttpError::HeadersTooLarge
+                HttpError::Handshake(crate::proto::HandshakeError::HeadersTooLarge)
             };
             self.http_error(key, err, false);
             return;
@@ -81,7 +87,7 @@ impl Server {
             let head_len = match http.scanner.scan(&http.buf) {
                 Ok(Some(n)) => n,
                 Ok(None) => return,
-                Err(e) => return self.http_error(key, e, false),
+                Err(e) => return self.http_error(key, e.into(), false),
             };
             let parsed = parse_request(http.buf.get(..head_len).unwrap_or_default());
             let (req, content_length, chunked) = match parsed {
@@ -90,8 +96,9 @@ impl Server {
                     r.content_length,
                     r.has_transfer_encoding,
                 ),
-                Err(e) => return self.http_error(key, e, false),
+                Err(e) => return self.http_error(key, e.into(), false),
             };
+            http.head_only = req.head_only;
             // SPEC §1: bodies need Content-Length (no chunked bodies here).
             // Only /api/* takes a body; elsewhere a request without one
             // simply has none (RFC 9112 §6.3) and is routed as it is.
@@ -129,19 +136,19 @@ impl Server {
             "/ws" => self.upgrade(key, req, Endpoint::Room),
             "/" if get => self.http_reply(
                 key,
+                &req,
                 200,
                 "text/html; charset=utf-8",
-                super::api::DEMO_PAGE.as_bytes().to_vec(),
-                req.keep_alive,
+                super::api::DEMO_PAGE.as_bytes(),
             ),
             "/metrics" if get => {
                 let text = self.metrics_text();
                 self.http_reply(
                     key,
+                    &req,
                     200,
                     "text/plain; version=0.0.4; charset=utf-8",
-                    text.into_bytes(),
-                    req.keep_alive,
+                    text.as_bytes(),
                 );
             }
             "/" | "/metrics" => self.http_error(key, HttpError::MethodNotAllowed, false),
@@ -150,7 +157,7 @@ impl Server {
                 if req.method != "GET" && req.method != "HEAD" {
                     return self.http_error(key, HttpError::MethodNotAllowed, false);
                 }
-                self.http_reply(key, 200, "text/plain", b"ok".to_vec(), req.keep_alive);
+                self.http_reply(key, &req, 200, "text/plain", b"ok");
             }
             _ => self.http_error(key, HttpError::NotFound, req.wants_upgrade),
         }
@@ -160,7 +167,7 @@ impl Server {
     fn upgrade(&mut self, key: usize, req: OwnedRequest, endpoint: Endpoint) {
         let accept = match req.upgrade {
             Ok(accept) => accept,
-            Err(e) => return self.http_error(key, e, true),
+            Err(e) => return self.http_error(key, e.into(), true),
         };
         // SPEC §3: an upgrade from an Origin that is not listed gets 403.
         let allowed = &self.cfg.allowed_origins;
@@ -174,9 +181,8 @@ impl Server {
         }
         if self.ws_open >= self.max_connections {
             self.stats.handshakes_failed += 1;
-            let body = br#"{"error":"too many connections"}"#.to_vec();
             let reply =
-                handshake::response(503, "application/json", &body, false, "Retry-After: 1\r\n");
+                response::json_error(503, "too many connections", "Retry-After: 1\r\n", false);
             self.set_reason(key, Reason::Http);
             return self.linger_after(key, Some(Rc::from(reply)));
         }
@@ -201,24 +207,29 @@ impl Server {
         }
     }
 
-    /// A plain HTTP answer; the connection stays for the next request if
-    /// `keep_alive`, else it closes once the answer is written.
+    /// A plain HTTP answer to `req`; the connection stays for the next
+    /// request if the request allows keep-alive, else it closes once the
+    /// answer is written.
     pub(super) fn http_reply(
         &mut self,
         key: usize,
+        req: &OwnedRequest,
         status: u16,
         content_type: &str,
-        body: Vec<u8>,
-        keep_alive: bool,
+        body: &[u8],
     ) {
-        let reply = Rc::from(handshake::response(
-            status,
-            content_type,
-            &body,
-            keep_alive,
-            "",
-        ));
-        if keep_alive {
+        let reply = Rc::from(
+            Response {
+                status,
+                content_type,
+                body,
+                keep_alive: req.keep_alive,
+                extra_headers: "",
+                head_only: req.head_only,
+            }
+            .encode(),
+        );
+        if req.keep_alive {
             self.send(key, reply);
             let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
             self.schedule(key, deadline);
@@ -236,7 +247,15 @@ impl Server {
         if let Some(conn) = self.conns.get(key) {
             log::debug!("conn {}: HTTP {err}", conn.id);
         }
+        let head_only = self
+            .conns
+            .get(key)
+            .and_then(|c| c.http.as_ref())
+            .is_some_and(|h| h.head_only);
         self.set_reason(key, Reason::Http);
-        self.linger_after(key, Some(Rc::from(handshake::error_response(err))));
+        self.linger_after(
+            key,
+            Some(Rc::from(response::error_response(err, head_only))),
+        );
     }
 }

@@ -1,0 +1,114 @@
+//! Regression tests for bugs found in review, each against the real server.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::process::Command;
+
+#[test]
+fn head_answers_have_no_body_and_keep_alive_framing_holds() {
+    // A HEAD answer with a body would be read as the start of the next
+    // answer on a keep-alive connection.
+    let server = TestServer::start(|_| {});
+    let mut raw = Raw::connect(server.addr);
+    raw.send(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let head = loop {
+        if let Some(end) = raw.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break String::from_utf8_lossy(&raw.buf[..end + 4]).into_owned();
+        }
+        raw.fill().expect("head");
+    };
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("Content-Length: 2\r\n"), "{head}");
+    raw.buf.drain(..head.len());
+    // The next bytes are the second answer's status line, not "ok".
+    let (status, _, body) = raw.read_response();
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    // An error answer to HEAD has no body either.
+    let mut raw = Raw::connect(server.addr);
+    raw.send(b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut all = Vec::new();
+    while raw.fill().is_ok() {}
+    all.extend_from_slice(&raw.buf);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "a body followed: {text}");
+}
+
+#[test]
+fn api_path_segments_are_percent_decoded_not_form_decoded() {
+    let server = TestServer::start(|_| {});
+    for room in ["a+b", "x&y", "a b"] {
+        let mut c = Client::join(&server, "u");
+        c.join_room(room);
+        c.send(json!({"type": "chat", "data": room}));
+        c.expect("chat");
+        let path = format!(
+            "/api/rooms/{}",
+            room.replace(' ', "%20").replace('&', "%26")
+        );
+        let mut raw = Raw::connect(server.addr);
+        let (status, _, body) = raw.http(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["room"], room, "{path}");
+        // The raw `&` is a literal in a path too.
+        if room == "x&y" {
+            let mut raw = Raw::connect(server.addr);
+            let (status, _, body) = raw.http("GET /api/rooms/x&y HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(status, 200);
+            assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["room"], "x&y");
+        }
+        c.send(json!({"type": "leave", "room": room}));
+        c.expect("left");
+    }
+    // `a+b` is not `a b`: only the rooms that exist are found.
+    let mut raw = Raw::connect(server.addr);
+    let (status, _, _) = raw.http("GET /api/rooms/c+d HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn lowercase_bearer_scheme_is_accepted() {
+    let server = TestServer::start(|c| c.api_key = Some("k3y".into()));
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let mut raw = Raw::connect(server.addr);
+        let (status, _, body) = raw.http(&format!(
+            "GET /api/stats HTTP/1.1\r\nHost: x\r\nAuthorization: {scheme} k3y\r\n\r\n"
+        ));
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
+    let mut raw = Raw::connect(server.addr);
+    let (status, _, _) =
+        raw.http("GET /api/stats HTTP/1.1\r\nHost: x\r\nAuthorization: Basic k3y\r\n\r\n");
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn hmac_config_file_starts_with_the_secret_in_the_environment() {
+    let dir = std::env::temp_dir().join(format!("roomcast-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hmac.toml");
+    std::fs::write(&path, "auth = \"hmac\"\n").unwrap();
+    let run = |secret: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_roomcast"));
+        cmd.args(["--config", path.to_str().unwrap(), "--print-config"])
+            .env_remove("ROOMCAST_AUTH_SECRET");
+        if let Some(s) = secret {
+            cmd.env("ROOMCAST_AUTH_SECRET", s);
+        }
+        cmd.output().expect("run roomcast")
+    };
+    let with = run(Some("from-env"));
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(String::from_utf8_lossy(&with.stdout).contains("auth_secret = \"<set>\""));
+    let without = run(None);
+    assert_eq!(without.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&without.stderr).contains("auth_secret"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
