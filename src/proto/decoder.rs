@@ -11,26 +11,12 @@
 //!
 //! After the first error every later call returns the same error.
 
-use super::close::CloseCode;
 use super::error::ProtocolError;
 pub use super::frame::Role;
 use super::frame::{header_len, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::mask::apply_mask;
-
-/// One event from the peer. Text is already checked to be UTF-8.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Message<'a> {
-    /// A complete text message.
-    Text(&'a str),
-    /// A complete binary message.
-    Binary(&'a [u8]),
-    /// A ping with its application data (to be answered with a pong).
-    Ping(&'a [u8]),
-    /// A pong.
-    Pong(&'a [u8]),
-    /// A close frame: the status code if one was sent, and the reason.
-    Close(Option<CloseCode>, &'a str),
-}
+use super::message::to_message;
+pub use super::message::{Detached, Located, Message};
 
 /// Where the message found by one step lies.
 enum Found {
@@ -116,22 +102,10 @@ impl Decoder {
         input: &'a mut [u8],
         pos: &mut usize,
     ) -> Result<Option<Message<'a>>, ProtocolError> {
-        if let Some(err) = self.failed {
-            return Err(err);
-        }
-        if self.release {
-            self.release = false;
-            self.release_buffers();
-        }
-        let found = match self.step(input, pos) {
-            Ok(found) => found,
-            Err(err) => return Err(self.fail(err)),
-        };
-        let result = match found {
+        let result = match self.next_found(input, pos)? {
             None => return Ok(None),
             Some(Found::Input(opcode, start, end)) => {
-                let payload = input.get(start..end).unwrap_or_default();
-                to_message(opcode, payload)
+                to_message(opcode, input.get(start..end).unwrap_or_default())
             }
             Some(Found::Message(opcode)) => {
                 self.release = true;
@@ -152,6 +126,60 @@ impl Decoder {
             }
         }
         result.map(Some)
+    }
+
+    /// Like [`Decoder::next_message`], for a caller that must let go of the
+    /// decoder (and the input) before it knows what to do with a message.
+    /// A data message that arrived whole is located in `input`, unmasked but
+    /// not yet checked for UTF-8 (the caller checks it once); anything
+    /// else is handed out owned: a message reassembled across reads is
+    /// moved out of the reassembly buffer (which was about to be freed: no
+    /// copy), a control frame (at most 125 bytes) is copied.
+    pub fn next_located(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Located>, ProtocolError> {
+        let result = match self.next_found(input, pos)? {
+            None => return Ok(None),
+            Some(Found::Input(opcode, start, end)) if !opcode.is_control() => {
+                return Ok(Some(Located::Input { opcode, start, end }))
+            }
+            Some(Found::Input(opcode, start, end)) => {
+                to_message(opcode, input.get(start..end).unwrap_or_default())
+                    .map(|m| Detached::from(m).into_owned())
+            }
+            Some(Found::Message(opcode)) => {
+                Detached::from_owned(opcode, std::mem::take(&mut self.message))
+            }
+            Some(Found::Control(opcode)) => {
+                self.release = true;
+                to_message(opcode, &self.control).map(|m| Detached::from(m).into_owned())
+            }
+        };
+        match &result {
+            Ok(Detached::Close(..)) => self.close_received = true,
+            Ok(_) => {}
+            Err(err) => self.failed = Some(*err),
+        }
+        result.map(|m| Some(Located::Owned(m)))
+    }
+
+    /// The step shared by both ways of handing messages out: the sticky
+    /// failure, freeing what was handed out last time, then decoding.
+    fn next_found(
+        &mut self,
+        input: &mut [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Found>, ProtocolError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        if self.release {
+            self.release = false;
+            self.release_buffers();
+        }
+        self.step(input, pos).map_err(|err| self.fail(err))
     }
 
     fn fail(&mut self, err: ProtocolError) -> ProtocolError {
@@ -364,34 +392,6 @@ impl Decoder {
         }
         Ok(())
     }
-}
-
-/// Turn a complete payload into a message, checking what its opcode requires.
-fn to_message(opcode: OpCode, payload: &[u8]) -> Result<Message<'_>, ProtocolError> {
-    Ok(match opcode {
-        // §8.1: text must be valid UTF-8 (the check is fast for a whole slice).
-        OpCode::Text => {
-            Message::Text(std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?)
-        }
-        OpCode::Binary | OpCode::Continuation => Message::Binary(payload),
-        OpCode::Ping => Message::Ping(payload),
-        OpCode::Pong => Message::Pong(payload),
-        OpCode::Close => match payload {
-            [] => Message::Close(None, ""),
-            // §5.5.1: a body, if present, starts with a 2-byte status code.
-            [_] => return Err(ProtocolError::BadClosePayload),
-            [hi, lo, reason @ ..] => {
-                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
-                if !code.is_valid_on_wire() {
-                    return Err(ProtocolError::BadCloseCode(code.0));
-                }
-                // §5.5.1: the reason "is not guaranteed to be human readable"
-                // but it is UTF-8-encoded data; invalid UTF-8 is 1007.
-                let reason = std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
-                Message::Close(Some(code), reason)
-            }
-        },
-    })
 }
 
 #[cfg(test)]

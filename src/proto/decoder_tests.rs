@@ -5,6 +5,7 @@
 use super::super::frame::encode_frame;
 use super::super::fuzzing::{decode_all, decode_chunks, Event};
 use super::*;
+use crate::proto::CloseCode;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

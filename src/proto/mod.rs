@@ -18,9 +18,12 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod mask;
+pub mod message;
+pub mod session;
 
 pub use close::CloseCode;
-pub use decoder::{Decoder, Message};
+pub use decoder::Decoder;
 pub use error::{HandshakeError, ProtocolError};
 pub use frame::Role;
 pub use frame::{FrameHeader, OpCode};
+pub use message::{Detached, Located, Message};

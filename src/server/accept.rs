@@ -82,7 +82,7 @@ impl Server {
         {
             return;
         }
-        entry.insert(Conn::new(socket, id, self.now_ms, peer.ip().is_loopback()));
+        entry.insert(Conn::new(socket, id, peer.ip().is_loopback()));
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
         self.schedule(key, deadline);
         // Bytes that arrived before the registration are not lost: adding a

@@ -2,14 +2,14 @@
 //! little state it keeps between reads.
 //!
 //! Kept small on purpose (see the size test): an idle open connection owns
-//! no heap buffers. The decoder is boxed only while a frame spans reads, the
-//! HTTP buffer only lives until the upgrade, and the outbox's queue is freed
-//! when the connection goes quiet.
+//! no heap buffers. The session's decoder is boxed only while a frame spans
+//! reads, the HTTP buffer only lives until the upgrade, and the outbox's
+//! queue is freed when the connection goes quiet.
 
 use super::outbox::Outbox;
 use super::stats::Reason;
 use crate::proto::handshake::HeadScanner;
-use crate::proto::Decoder;
+use crate::proto::session::Session;
 use mio::net::TcpStream;
 
 /// Where a connection is in its life.
@@ -17,10 +17,8 @@ use mio::net::TcpStream;
 pub enum Phase {
     /// Receiving an HTTP request (or idle between keep-alive requests).
     Http,
-    /// An open WebSocket.
-    Open,
-    /// We sent a close frame and wait for the peer's (RFC 6455 §7.1.2).
-    Closing,
+    /// A WebSocket: its [`Session`] says whether it is open or closing.
+    WebSocket,
     /// Nothing more to say: once the outbox is written we send FIN, discard
     /// what the peer still sends, and close on its FIN or at `close_timeout`
     /// (closing with unread input would send RST and could lose our last bytes).
@@ -60,16 +58,12 @@ pub struct Conn {
     pub endpoint: Option<Endpoint>,
     /// Frames to write.
     pub outbox: Outbox,
-    /// Decoder state, only while a frame or message spans reads.
-    pub decoder: Option<Box<Decoder>>,
+    /// The WebSocket protocol state (in [`Phase::WebSocket`]).
+    pub session: Session,
     /// The request being received, only in [`Phase::Http`].
     pub http: Option<Box<HttpIn>>,
-    /// Milliseconds since server start when bytes last arrived.
-    pub last_seen_ms: u64,
     /// The tick of this connection's live timer entry.
     pub timer_tick: u32,
-    /// A ping was sent since the peer was last heard.
-    pub ping_sent: bool,
     /// Registered for WRITABLE (only while bytes remain unsent).
     pub wants_writable: bool,
     /// In the server's dirty list this turn.
@@ -88,18 +82,16 @@ pub struct Conn {
 
 impl Conn {
     /// A freshly accepted connection, waiting for its request.
-    pub fn new(socket: TcpStream, id: u64, now_ms: u64, loopback: bool) -> Conn {
+    pub fn new(socket: TcpStream, id: u64, loopback: bool) -> Conn {
         Conn {
             socket,
             id,
             phase: Phase::Http,
             endpoint: None,
             outbox: Outbox::default(),
-            decoder: None,
+            session: Session::default(),
             http: Some(Box::default()),
-            last_seen_ms: now_ms,
             timer_tick: 0,
-            ping_sent: false,
             wants_writable: false,
             dirty: false,
             write_shut: false,
@@ -112,7 +104,7 @@ impl Conn {
 
     /// An upgraded WebSocket that still takes messages.
     pub fn is_open(&self) -> bool {
-        self.phase == Phase::Open && !self.doomed
+        self.phase == Phase::WebSocket && self.session.is_open() && !self.doomed
     }
 }
 

@@ -1,37 +1,14 @@
-//! The end of a connection's life: the closing handshake, lingering,
-//! removal after the turn, and the per-connection deadlines that drive
-//! them (handshake, ping, pong and close timeouts) off the timing wheel.
+//! The end of a connection's life: lingering, removal after the turn, and
+//! the per-connection deadlines off the timing wheel (the HTTP request's,
+//! the linger's, and whatever the WebSocket session asks for).
 
-use super::close_frame;
 use super::conn::{self, Phase};
 use super::{ms, Reason, Server};
-use crate::proto::CloseCode;
+use crate::proto::session::Session;
 use std::rc::Rc;
 
 impl Server {
     // ----- closing ---------------------------------------------------------
-
-    /// Start the closing handshake from our side (RFC 6455 §7.1.2): send a
-    /// close frame, then wait up to `close_timeout` for the peer's.
-    pub(super) fn start_close(&mut self, key: usize, code: CloseCode, reason: &str) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.phase != Phase::Open {
-            return;
-        }
-        conn.phase = Phase::Closing;
-        self.leave_hub(key);
-        self.send(key, close_frame(code, reason));
-        let deadline = self.now_ms + ms(self.cfg.close_timeout);
-        self.schedule(key, deadline);
-    }
-
-    /// Send a close frame (if `code` is given) and nothing more; FIN follows
-    /// once it is written.
-    pub(super) fn close_and_linger(&mut self, key: usize, code: CloseCode, reason: &str) {
-        self.linger_after(key, Some(close_frame(code, reason)));
-    }
 
     /// Queue `last` (if any), then go quiet: FIN after the flush, close on
     /// the peer's FIN or at `close_timeout`.
@@ -45,12 +22,12 @@ impl Server {
         if let Some(frame) = last {
             conn.outbox.push(frame);
         }
-        let was_open = conn.phase == Phase::Open;
+        let was_ws = conn.phase == Phase::WebSocket;
         conn.phase = Phase::Linger;
-        conn.decoder = None;
+        conn.session = Session::default();
         conn.http = None;
         self.mark_dirty(key);
-        if was_open {
+        if was_ws {
             self.leave_hub(key);
         }
         let deadline = self.now_ms + ms(self.cfg.close_timeout);
@@ -89,7 +66,7 @@ impl Server {
             let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
                 continue;
             };
-            if phase == Phase::Open {
+            if phase == Phase::WebSocket {
                 // Still in the slab, so the hub can name it; it takes no frames.
                 self.leave_hub(key);
             }
@@ -138,36 +115,23 @@ impl Server {
                 );
                 self.doom(key, Reason::Timeout);
             }
-            Phase::Closing | Phase::Linger => self.doom(key, Reason::Timeout),
-            Phase::Open => {
-                let interval = ms(self.cfg.ping_interval);
-                let timeout = ms(self.cfg.ping_timeout);
-                let silent = now.saturating_sub(conn.last_seen_ms);
-                if silent >= timeout {
-                    log::debug!("conn {}: silent for {silent} ms, closing", conn.id);
-                    self.set_reason(key, Reason::Timeout);
-                    self.close_and_linger(key, CloseCode::NORMAL, "ping timeout");
-                    return;
+            Phase::Linger => self.doom(key, Reason::Timeout),
+            Phase::WebSocket => {
+                if let Some(event) = conn.session.handle_timeout(&self.session_cfg, now) {
+                    if let Some(conn) = self.conns.get(key) {
+                        log::debug!("conn {}: {event:?}", conn.id);
+                    }
+                    self.on_session_event(key, event);
                 }
-                let next = if silent >= interval && !conn.ping_sent {
-                    conn.ping_sent = true;
-                    let ping = self.frames.ping.clone();
-                    self.send(key, ping);
-                    conn_last_seen(self, key) + timeout
-                } else if conn.ping_sent {
-                    conn.last_seen_ms + timeout
-                } else {
-                    conn.last_seen_ms + interval
-                };
-                self.schedule(key, next);
+                let next = self
+                    .conns
+                    .get(key)
+                    .filter(|c| c.phase == Phase::WebSocket)
+                    .and_then(|c| c.session.poll_timeout(&self.session_cfg));
+                if let Some(at) = next {
+                    self.schedule(key, at);
+                }
             }
         }
     }
-}
-
-pub(super) fn conn_last_seen(server: &Server, key: usize) -> u64 {
-    server
-        .conns
-        .get(key)
-        .map_or(server.now_ms, |c| c.last_seen_ms)
 }

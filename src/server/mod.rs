@@ -26,7 +26,7 @@ mod ws;
 pub use stats::{Reason, Stats};
 
 use crate::config::Config;
-use crate::proto::frame::{close_payload, encode_frame, OpCode};
+use crate::proto::session::SessionConfig;
 use crate::proto::CloseCode;
 use crate::room::Hub;
 use conn::{Conn, Phase};
@@ -85,11 +85,6 @@ impl ShutdownHandle {
     }
 }
 
-/// Frames every connection may need, encoded once.
-struct SharedFrames {
-    ping: Rc<[u8]>,
-}
-
 /// The server. See the module docs for the turn.
 pub struct Server {
     cfg: Config,
@@ -118,7 +113,8 @@ pub struct Server {
     signals: Option<mio::net::UnixStream>,
     draining_until: Option<u64>,
     next_stats_ms: u64,
-    frames: SharedFrames,
+    /// What every WebSocket session shares (limits, timeouts, the ping frame).
+    session_cfg: SessionConfig,
     hub: Hub,
     closes: Vec<(usize, u16, String)>,
     drained: Vec<usize>,
@@ -153,6 +149,12 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let hub = Hub::new(hubnet::hub_config(&cfg));
+        let session_cfg = SessionConfig::new(
+            cfg.max_message_size,
+            ms(cfg.ping_interval),
+            ms(cfg.ping_timeout),
+            ms(cfg.close_timeout),
+        );
         Ok(Server {
             cfg,
             poll,
@@ -179,9 +181,7 @@ impl Server {
             signals: None,
             draining_until: None,
             next_stats_ms: STATS_EVERY_MS,
-            frames: SharedFrames {
-                ping: Rc::from(encode_frame(true, OpCode::Ping, None, b"")),
-            },
+            session_cfg,
             hub,
             closes: Vec::new(),
             drained: Vec::new(),
@@ -345,7 +345,7 @@ impl Server {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             match self.conns.get(key).map(|c| c.phase) {
-                Some(Phase::Open) => {
+                Some(Phase::WebSocket) => {
                     self.set_reason(key, Reason::Shutdown);
                     self.start_close(key, CloseCode::GOING_AWAY, "server shutting down");
                 }
@@ -370,8 +370,6 @@ impl Server {
                     break;
                 }
                 Ok(n) => {
-                    conn.last_seen_ms = self.now_ms;
-                    conn.ping_sent = false;
                     self.stats.bytes_received += n as u64;
                     if let Some(data) = scratch.get_mut(..n) {
                         self.on_bytes(key, data);
@@ -399,7 +397,7 @@ impl Server {
         };
         match phase {
             Phase::Http => self.on_http_bytes(key, data),
-            Phase::Open | Phase::Closing => self.on_ws_bytes(key, data),
+            Phase::WebSocket => self.on_ws_bytes(key, data),
             // After our last word only the peer's FIN matters.
             Phase::Linger => {}
         }
@@ -426,9 +424,7 @@ impl Server {
         let Some(unsent) = queued else {
             return;
         };
-        if unsent > self.cfg.max_backpressure
-            && self.conns.get(key).is_some_and(|c| c.phase == Phase::Open)
-        {
+        if unsent > self.cfg.max_backpressure && self.conns.get(key).is_some_and(|c| c.is_open()) {
             self.close_slow_consumer(key);
         }
     }
@@ -446,7 +442,7 @@ impl Server {
             conn.outbox.discard_unstarted();
         }
         self.set_reason(key, Reason::SlowConsumer);
-        self.close_and_linger(key, CloseCode::SLOW_CONSUMER, "slow consumer");
+        self.abort_ws(key, CloseCode::SLOW_CONSUMER, "slow consumer");
     }
 
     fn mark_dirty(&mut self, key: usize) {
@@ -522,16 +518,6 @@ impl Server {
             );
         }
     }
-}
-
-/// A close frame with `code` and `reason` (cut to fit a control frame).
-fn close_frame(code: CloseCode, reason: &str) -> Rc<[u8]> {
-    Rc::from(encode_frame(
-        true,
-        OpCode::Close,
-        None,
-        &close_payload(code.0, reason),
-    ))
 }
 
 /// Queue `frame` on `conn` (slab key `key`) and mark it dirty; returns its unsent bytes, or

@@ -1,89 +1,72 @@
-//! Open WebSocket connections: decoding what arrives, answering control
-//! frames, the close handshake, and handing messages to their endpoint.
+//! Open WebSocket connections: feeding what arrives to the connection's
+//! [`Session`](crate::proto::session::Session), queueing what it asks to
+//! send, and handing messages to their endpoint.
 
 use super::conn::{Endpoint, Phase};
 use super::{Reason, Server};
 use crate::proto::frame::{encode_frame, OpCode};
-use crate::proto::{CloseCode, Decoder, Message, ProtocolError, Role};
+use crate::proto::session::{CloseCause, Event};
+use crate::proto::CloseCode;
 use std::rc::Rc;
 
 impl Server {
-    /// Feed bytes to the connection's decoder and act on every message.
+    /// Feed bytes to the connection's session and act on every event.
     pub(super) fn on_ws_bytes(&mut self, key: usize, data: &mut [u8]) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        // The decoder lives in the connection only while a frame spans
-        // reads; otherwise a fresh one on the stack does (no allocation).
-        let mut stored = conn.decoder.take();
-        let mut fresh = None;
-        let decoder = match stored.as_deref_mut() {
-            Some(d) => d,
-            None => fresh.insert(Decoder::new(Role::Server, self.cfg.max_message_size)),
-        };
         let mut pos = 0;
         loop {
-            match decoder.next_message(data, &mut pos) {
-                Ok(Some(msg)) => {
-                    if !self.on_message(key, msg) {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(err) => return self.fail(key, err),
+            let Some(conn) = self.conns.get_mut(key) else {
+                return;
+            };
+            if conn.phase != Phase::WebSocket || conn.doomed {
+                return;
             }
-        }
-        if decoder.is_idle() {
-            return;
-        }
-        if let Some(conn) = self.conns.get_mut(key) {
-            if matches!(conn.phase, Phase::Open | Phase::Closing) {
-                conn.decoder = stored.or_else(|| fresh.map(Box::new));
+            let now = self.now_ms;
+            let Some(event) = conn
+                .session
+                .handle_bytes(&self.session_cfg, now, data, &mut pos)
+            else {
+                return;
+            };
+            if !self.on_session_event(key, event) {
+                return;
             }
         }
     }
 
-    /// Act on one message; false when the connection takes no more input.
-    fn on_message(&mut self, key: usize, msg: Message<'_>) -> bool {
-        let Some(conn) = self.conns.get(key) else {
-            return false;
-        };
-        let phase = conn.phase;
-        match msg {
-            Message::Close(code, _) => {
-                if phase == Phase::Open {
-                    // §5.5.1: "the endpoint MUST send a Close frame in response
-                    // ... typically echoing the status code it received."
-                    let code = code.unwrap_or(CloseCode::NORMAL);
-                    self.set_reason(key, Reason::Normal);
-                    self.close_and_linger(key, code, "");
-                } else {
-                    // Our close was answered: the handshake is complete
-                    // (§7.1.1: the server closes the TCP connection first).
-                    self.set_reason(key, Reason::Normal);
-                    self.linger_after(key, None);
-                }
-                false
-            }
-            // After our close we only wait for theirs (§5.5.1).
-            _ if phase != Phase::Open => true,
-            Message::Ping(payload) => {
-                // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send
-                // a Pong frame in response ... with identical Application data."
-                self.send(
-                    key,
-                    Rc::from(encode_frame(true, OpCode::Pong, None, payload)),
-                );
-                true
-            }
-            Message::Pong(_) => true,
-            Message::Text(text) => {
+    /// Act on one event of `key`'s session; false when it takes no more input.
+    pub(super) fn on_session_event(&mut self, key: usize, event: Event<'_>) -> bool {
+        match event {
+            Event::Text(text) => {
                 self.stats.messages_received += 1;
                 self.on_data(key, OpCode::Text, text.as_bytes())
             }
-            Message::Binary(bytes) => {
+            Event::Binary(bytes) => {
                 self.stats.messages_received += 1;
-                self.on_data(key, OpCode::Binary, bytes)
+                self.on_data(key, OpCode::Binary, &bytes)
+            }
+            Event::Transmit(frame) => {
+                self.send(key, frame);
+                true
+            }
+            Event::Closed { reply, cause } => {
+                let reason = match cause {
+                    CloseCause::Handshake => Reason::Normal,
+                    CloseCause::Protocol(err) => {
+                        if let Some(conn) = self.conns.get(key) {
+                            log::debug!("conn {}: protocol error: {err}", conn.id);
+                        }
+                        Reason::Protocol
+                    }
+                    CloseCause::Idle | CloseCause::CloseTimeout => Reason::Timeout,
+                    CloseCause::Aborted => Reason::Policy,
+                };
+                self.set_reason(key, reason);
+                if cause == CloseCause::CloseTimeout {
+                    self.doom(key, reason);
+                } else {
+                    self.linger_after(key, reply);
+                }
+                false
             }
         }
     }
@@ -108,20 +91,43 @@ impl Server {
         self.conns.get(key).is_some_and(|c| c.is_open())
     }
 
-    /// _Fail the WebSocket Connection_ (§7.1.7): send the close code the
-    /// error calls for, then close without reading further frames.
-    fn fail(&mut self, key: usize, err: ProtocolError) {
-        if let Some(conn) = self.conns.get(key) {
-            log::debug!("conn {}: protocol error: {err}", conn.id);
-        }
-        self.set_reason(key, Reason::Protocol);
-        self.close_and_linger(key, err.close_code(), &err.to_string());
-    }
-
     /// A WebSocket connection opened (after the 101 was queued).
     pub(super) fn on_ws_open(&mut self, key: usize, query: &str) {
         if self.conns.get(key).and_then(|c| c.endpoint) == Some(Endpoint::Room) {
             self.open_room_session(key, query);
         }
+    }
+
+    /// Start the closing handshake from our side (RFC 6455 §7.1.2): send a
+    /// close frame, then wait up to `close_timeout` for the peer's.
+    pub(super) fn start_close(&mut self, key: usize, code: CloseCode, reason: &str) {
+        let now = self.now_ms;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.phase != Phase::WebSocket {
+            return;
+        }
+        let Some(frame) = conn.session.close(&self.session_cfg, now, code, reason) else {
+            return;
+        };
+        let deadline = conn.session.poll_timeout(&self.session_cfg);
+        self.leave_hub(key);
+        self.send(key, frame);
+        if let Some(at) = deadline {
+            self.schedule(key, at);
+        }
+    }
+
+    /// End a WebSocket at once: a close frame if none was sent, then FIN.
+    pub(super) fn abort_ws(&mut self, key: usize, code: CloseCode, reason: &str) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.phase != Phase::WebSocket {
+            return;
+        }
+        let frame = conn.session.abort(code, reason);
+        self.linger_after(key, frame);
     }
 }

@@ -7,6 +7,7 @@ pub mod url;
 use super::conn::{Endpoint, Phase};
 use super::{ms, Reason, Server};
 use crate::proto::handshake::{self, parse_request, HeadScanner, Request, MAX_HEAD};
+use crate::proto::session::Session;
 pub use response::{HttpError, Response};
 use std::rc::Rc;
 
@@ -191,14 +192,16 @@ impl Server {
             return;
         };
         let leftover = conn.http.take().map(|h| h.buf).unwrap_or_default();
-        conn.phase = Phase::Open;
+        conn.phase = Phase::WebSocket;
         conn.endpoint = Some(endpoint);
-        conn.last_seen_ms = now;
+        conn.session = Session::new(now);
+        let first_deadline = conn.session.poll_timeout(&self.session_cfg);
         self.ws_open += 1;
         self.stats.handshakes_ok += 1;
         self.send(key, Rc::from(handshake::switching_protocols(&accept)));
-        let ping_check = now + ms(self.cfg.ping_interval);
-        self.schedule(key, ping_check);
+        if let Some(at) = first_deadline {
+            self.schedule(key, at);
+        }
         self.on_ws_open(key, &req.query);
         // Bytes that came right behind the request are the first frames.
         if !leftover.is_empty() {
