@@ -4,6 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roomcast::config::RoomPolicy;
+use roomcast::proto::CloseCode;
 use roomcast::room::fuzzing::small_config;
 use roomcast::room::{ConnKey, ConnectParams, Hub, Net, Now};
 use roomcast::server::outbox::Outbox;
@@ -16,12 +17,12 @@ struct Queues(Vec<Outbox>);
 
 impl Net for Queues {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
-        self.0[key].push(frame.clone());
+        self.0[key.0].push(frame.clone());
     }
     fn unsent(&self, key: ConnKey) -> usize {
-        self.0[key].unsent()
+        self.0[key.0].unsent()
     }
-    fn close(&mut self, _: ConnKey, _: u16, _: &str) {}
+    fn close(&mut self, _: ConnKey, _: CloseCode, _: &str) {}
     fn watch_drain(&mut self, _: ConnKey) {}
 }
 
@@ -44,9 +45,8 @@ fn broadcast(c: &mut Criterion) {
             room: Some("hot"),
             ..ConnectParams::default()
         };
-        assert!(hub.open(key, key as u64, params, now, &mut net));
+        assert!(hub.open(ConnKey(key), key as u64, params, now, &mut net));
     }
-    let sender = "\"publisher\"";
     let data = format!("{{\"text\":\"{}\"}}", "x".repeat(80));
     let mut group = c.benchmark_group("broadcast");
     group.throughput(Throughput::Elements(MEMBERS as u64));
@@ -55,9 +55,9 @@ fn broadcast(c: &mut Criterion) {
             for q in net.0.iter_mut() {
                 q.clear();
             }
-            let rid = hub.room_id("hot").unwrap_or_default();
-            let (delivered, _) =
-                hub.publish_chat(rid, sender, Rc::from("publisher"), &data, now, &mut net);
+            let (delivered, _) = hub
+                .publish_to_room("hot", &data, now, &mut net)
+                .unwrap_or_default();
             assert_eq!(delivered, MEMBERS);
         })
     });

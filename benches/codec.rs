@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use roomcast::proto::frame::{encode_frame, OpCode};
 use roomcast::proto::mask::{apply_mask, apply_mask_naive};
-use roomcast::proto::{Decoder, Message, Role};
+use roomcast::proto::{Decoder, Message, Side};
 use std::hint::black_box;
 
 /// Enough frames of `size` bytes to make ~1 MiB of input (at least 16).
@@ -35,7 +35,7 @@ fn decode(c: &mut Criterion) {
             b.iter_batched_ref(
                 || input.clone(),
                 |buf| {
-                    let mut dec = Decoder::new(Role::Server, 1 << 20);
+                    let mut dec = Decoder::new(Side::Server, 1 << 20);
                     let mut pos = 0;
                     let mut n = 0;
                     while let Ok(Some(m)) = dec.next_message(buf, &mut pos) {

@@ -106,7 +106,7 @@ pub fn verify(token: &str, secret: &[u8], now_secs: u64) -> Result<Claims, Token
     }
     let user = claims
         .sub
-        .filter(|u| crate::room::hub::valid_name(u))
+        .filter(|u| crate::ids::valid_name(u))
         .ok_or(TokenError::Subject)?;
     Ok(Claims {
         user,

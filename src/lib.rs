@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod ids;
 pub mod proto;
 pub mod room;
 pub mod server;

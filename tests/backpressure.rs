@@ -21,7 +21,7 @@ fn slow_reader_in_a_room_gets_dropped_report_and_others_get_everything() {
     // The slow one: a raw socket that reads its welcome and joined, then stops.
     let mut slow = Raw::upgrade(d.addr, "/ws?user=slow&room=r");
     let kinds = |raw: &mut Raw| match raw.next_event() {
-        Some(roomcast::proto::fuzzing::Event::Text(t)) => {
+        Some(roomcast::proto::fuzzing::Decoded::Text(t)) => {
             serde_json::from_str::<serde_json::Value>(&t).unwrap()
         }
         other => panic!("{other:?}"),

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use roomcast::proto::frame::OpCode;
-use roomcast::proto::fuzzing::Event;
+use roomcast::proto::fuzzing::Decoded;
 use std::io::Write;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
@@ -67,7 +67,7 @@ fn frames_right_behind_the_request_are_not_lost() {
     raw.send(&bytes);
     let (status, _, _) = raw.read_response();
     assert_eq!(status, 101);
-    assert_eq!(raw.next_event(), Some(Event::Text("early".into())));
+    assert_eq!(raw.next_event(), Some(Decoded::Text("early".into())));
 }
 
 #[test]
@@ -77,8 +77,8 @@ fn fragmented_message_with_ping_between_fragments() {
     raw.send_frame(false, OpCode::Text, b"frag");
     raw.send_frame(true, OpCode::Ping, b"x");
     raw.send_frame(true, OpCode::Continuation, b"ment");
-    assert_eq!(raw.next_event(), Some(Event::Pong(b"x".to_vec())));
-    assert_eq!(raw.next_event(), Some(Event::Text("fragment".into())));
+    assert_eq!(raw.next_event(), Some(Decoded::Pong(b"x".to_vec())));
+    assert_eq!(raw.next_event(), Some(Decoded::Text("fragment".into())));
 }
 
 fn status_of(server: &TestServer, request: &str) -> (u16, String) {
@@ -258,7 +258,7 @@ fn valid_message_before_a_bad_frame_is_echoed_first() {
         ]
         .concat(),
     );
-    assert_eq!(raw.next_event(), Some(Event::Text("first".into())));
+    assert_eq!(raw.next_event(), Some(Decoded::Text("first".into())));
     assert_eq!(raw.expect_close(), Some(1002));
 }
 
@@ -273,7 +273,7 @@ fn close_handshake_echoes_the_code_and_closes_tcp() {
     )); // 4000
     assert_eq!(
         raw.next_event(),
-        Some(Event::Close(Some(4000), String::new()))
+        Some(Decoded::Close(Some(4000), String::new()))
     );
     assert!(raw.wait_eof());
 }
@@ -300,12 +300,12 @@ fn silent_peer_is_pinged_then_closed() {
         c.close_timeout = 0.3;
     });
     let mut raw = Raw::upgrade(server.addr, "/echo");
-    assert_eq!(raw.next_event(), Some(Event::Ping(vec![])));
+    assert_eq!(raw.next_event(), Some(Decoded::Ping(vec![])));
     // We never answer: the server closes.
     loop {
         match raw.next_event() {
-            Some(Event::Close(..)) | None => break,
-            Some(Event::Ping(_)) => continue,
+            Some(Decoded::Close(..)) | None => break,
+            Some(Decoded::Ping(_)) => continue,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -320,11 +320,11 @@ fn answering_pings_keeps_a_connection_open() {
     });
     let mut raw = Raw::upgrade(server.addr, "/echo");
     for _ in 0..4 {
-        assert_eq!(raw.next_event(), Some(Event::Ping(vec![])));
+        assert_eq!(raw.next_event(), Some(Decoded::Ping(vec![])));
         raw.send_frame(true, OpCode::Pong, b"");
     }
     raw.send_frame(true, OpCode::Text, b"alive");
-    assert_eq!(raw.next_event(), Some(Event::Text("alive".into())));
+    assert_eq!(raw.next_event(), Some(Decoded::Text("alive".into())));
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //! After the first error every later call returns the same error.
 
 use super::error::ProtocolError;
-pub use super::frame::Role;
+pub use super::frame::Side;
 use super::frame::{header_len, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::message::to_message;
@@ -42,7 +42,7 @@ struct Streaming {
 /// Decodes the frames of one connection. See the module docs.
 #[derive(Debug)]
 pub struct Decoder {
-    role: Role,
+    side: Side,
     max_message_size: usize,
     /// Bytes of a header that arrived split.
     head: [u8; MAX_HEADER_LEN],
@@ -65,10 +65,10 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder for frames received in `role`, refusing messages over `max_message_size`.
-    pub fn new(role: Role, max_message_size: usize) -> Decoder {
+    /// A decoder for frames received in `side`, refusing messages over `max_message_size`.
+    pub fn new(side: Side, max_message_size: usize) -> Decoder {
         Decoder {
-            role,
+            side,
             max_message_size,
             head: [0; MAX_HEADER_LEN],
             head_len: 0,
@@ -291,7 +291,7 @@ impl Decoder {
 
     /// RFC 6455 §5.4 and §5.5: header rules, the order of fragments, and our size limit.
     fn check_sequence(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        header.check(self.role)?;
+        header.check(self.side)?;
         match header.opcode {
             OpCode::Text | OpCode::Binary => {
                 // §5.4: fragments of one message may not be interleaved with another.

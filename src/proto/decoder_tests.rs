@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::super::frame::encode_frame;
-use super::super::fuzzing::{decode_all, decode_chunks, Event};
+use super::super::fuzzing::{decode_all, decode_chunks, Decoded};
 use super::*;
 use crate::proto::CloseCode;
 
@@ -14,14 +14,14 @@ fn masked(fin: bool, op: OpCode, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Decode `input` whole, at every split point, and byte by byte; all must agree.
-fn decode_every_way(role: Role, max: usize, input: &[u8]) -> Vec<Event> {
-    let whole = decode_all(role, max, input);
+fn decode_every_way(side: Side, max: usize, input: &[u8]) -> Vec<Decoded> {
+    let whole = decode_all(side, max, input);
     for cut in 0..=input.len() {
         let (a, b) = input.split_at(cut);
-        assert_eq!(decode_chunks(role, max, &[a, b]), whole, "split at {cut}");
+        assert_eq!(decode_chunks(side, max, &[a, b]), whole, "split at {cut}");
     }
     let bytes: Vec<&[u8]> = input.chunks(1).collect();
-    assert_eq!(decode_chunks(role, max, &bytes), whole, "byte by byte");
+    assert_eq!(decode_chunks(side, max, &bytes), whole, "byte by byte");
     whole
 }
 
@@ -31,8 +31,8 @@ fn rfc_5_7_masked_text() {
         0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
     ];
     assert_eq!(
-        decode_every_way(Role::Server, 1000, &input),
-        vec![Event::Text("Hello".into())]
+        decode_every_way(Side::Server, 1000, &input),
+        vec![Decoded::Text("Hello".into())]
     );
 }
 
@@ -40,20 +40,20 @@ fn rfc_5_7_masked_text() {
 fn rfc_5_7_unmasked_examples_in_client_role() {
     let text = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
     assert_eq!(
-        decode_every_way(Role::Client, 1000, &text),
-        vec![Event::Text("Hello".into())]
+        decode_every_way(Side::Client, 1000, &text),
+        vec![Decoded::Text("Hello".into())]
     );
     // A fragmented unmasked text message: "Hel" then "lo".
     let frags = [0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f];
     assert_eq!(
-        decode_every_way(Role::Client, 1000, &frags),
-        vec![Event::Text("Hello".into())]
+        decode_every_way(Side::Client, 1000, &frags),
+        vec![Decoded::Text("Hello".into())]
     );
     // Unmasked ping with "Hello".
     let ping = [0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
     assert_eq!(
-        decode_every_way(Role::Client, 1000, &ping),
-        vec![Event::Ping(b"Hello".to_vec())]
+        decode_every_way(Side::Client, 1000, &ping),
+        vec![Decoded::Ping(b"Hello".to_vec())]
     );
     // 256 bytes and 64 KiB of binary data in a single unmasked frame.
     for len in [256usize, 65536] {
@@ -66,8 +66,8 @@ fn rfc_5_7_unmasked_examples_in_client_role() {
                 &[0x82, 0x7f][..]
             }
         );
-        let events = decode_all(Role::Client, 1 << 20, &frame);
-        assert_eq!(events, vec![Event::Binary(vec![7u8; len])]);
+        let events = decode_all(Side::Client, 1 << 20, &frame);
+        assert_eq!(events, vec![Decoded::Binary(vec![7u8; len])]);
     }
 }
 
@@ -77,8 +77,8 @@ fn rfc_5_7_masked_pong() {
         0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
     ];
     assert_eq!(
-        decode_every_way(Role::Server, 1000, &pong),
-        vec![Event::Pong(b"Hello".to_vec())]
+        decode_every_way(Side::Server, 1000, &pong),
+        vec![Decoded::Pong(b"Hello".to_vec())]
     );
 }
 
@@ -90,14 +90,14 @@ fn control_frames_between_fragments() {
     input.extend(masked(true, OpCode::Pong, b""));
     input.extend(masked(true, OpCode::Continuation, b"ent"));
     input.extend(masked(true, OpCode::Binary, &[1, 2]));
-    let events = decode_every_way(Role::Server, 1000, &input);
+    let events = decode_every_way(Side::Server, 1000, &input);
     assert_eq!(
         events,
         vec![
-            Event::Ping(b"p".to_vec()),
-            Event::Pong(vec![]),
-            Event::Text("fragment".into()),
-            Event::Binary(vec![1, 2])
+            Decoded::Ping(b"p".to_vec()),
+            Decoded::Pong(vec![]),
+            Decoded::Text("fragment".into()),
+            Decoded::Binary(vec![1, 2])
         ]
     );
 }
@@ -108,10 +108,10 @@ fn empty_fragments_and_empty_messages() {
     input.extend(masked(false, OpCode::Continuation, b""));
     input.extend(masked(true, OpCode::Continuation, b""));
     input.extend(masked(true, OpCode::Binary, b""));
-    let events = decode_every_way(Role::Server, 10, &input);
+    let events = decode_every_way(Side::Server, 10, &input);
     assert_eq!(
         events,
-        vec![Event::Text(String::new()), Event::Binary(vec![])]
+        vec![Decoded::Text(String::new()), Decoded::Binary(vec![])]
     );
 }
 
@@ -193,8 +193,12 @@ fn protocol_errors_carry_their_close_codes() {
         ),
     ];
     for (input, expected) in cases {
-        let events = decode_every_way(Role::Server, 10, &input);
-        assert_eq!(events.last(), Some(&Event::Error(expected)), "{input:02x?}");
+        let events = decode_every_way(Side::Server, 10, &input);
+        assert_eq!(
+            events.last(),
+            Some(&Decoded::Error(expected)),
+            "{input:02x?}"
+        );
     }
     assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode(1007));
     assert_eq!(ProtocolError::MessageTooBig.close_code(), CloseCode(1009));
@@ -206,7 +210,7 @@ fn invalid_utf8_fails_fast_in_the_first_fragment() {
     // U+110000 (F4 90 80 80) is past the last code point: the second byte
     // already proves it invalid, before the message or even the frame ends.
     let first = masked(false, OpCode::Text, &[b'o', b'k', 0xf4, 0x90]);
-    let mut dec = Decoder::new(Role::Server, 1000);
+    let mut dec = Decoder::new(Side::Server, 1000);
     let mut buf = first.clone();
     let mut pos = 0;
     assert_eq!(
@@ -219,7 +223,7 @@ fn invalid_utf8_fails_fast_in_the_first_fragment() {
         OpCode::Text,
         &[b'a', b'b', 0xed, 0xa0, 0x80, b'c', b'd'],
     );
-    let mut dec = Decoder::new(Role::Server, 1000);
+    let mut dec = Decoder::new(Side::Server, 1000);
     let mut head = frame[..9].to_vec(); // header (6) + "ab" + 0xed
     let mut pos = 0;
     assert_eq!(dec.next_message(&mut head, &mut pos), Ok(None));
@@ -249,23 +253,23 @@ fn utf8_split_across_fragments_is_valid() {
         ]
         .concat();
         assert_eq!(
-            decode_all(Role::Server, 100, &input),
-            vec![Event::Text(s.into())],
+            decode_all(Side::Server, 100, &input),
+            vec![Decoded::Text(s.into())],
             "cut {cut}"
         );
     }
     // A message that ends inside a sequence is invalid.
     let input = masked(true, OpCode::Text, &bytes[..bytes.len() - 1]);
     assert_eq!(
-        decode_all(Role::Server, 100, &input),
-        vec![Event::Error(ProtocolError::InvalidUtf8)]
+        decode_all(Side::Server, 100, &input),
+        vec![Decoded::Error(ProtocolError::InvalidUtf8)]
     );
 }
 
 #[test]
 fn huge_declared_length_fails_before_any_payload() {
     // 2^62 bytes declared: over the limit at once, nothing reserved.
-    let mut dec = Decoder::new(Role::Server, 1 << 20);
+    let mut dec = Decoder::new(Side::Server, 1 << 20);
     let mut input = [&[0x82u8, 0xff][..], &(1u64 << 62).to_be_bytes(), &KEY].concat();
     let mut pos = 0;
     assert_eq!(
@@ -278,7 +282,7 @@ fn huge_declared_length_fails_before_any_payload() {
 #[test]
 fn buffers_are_freed_after_a_buffered_message() {
     let frame = masked(true, OpCode::Binary, &[5u8; 300]);
-    let mut dec = Decoder::new(Role::Server, 1000);
+    let mut dec = Decoder::new(Side::Server, 1000);
     let (a, b) = frame.split_at(100);
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     let mut pos = 0;

@@ -13,7 +13,7 @@
 //!
 //! [`parse_header`] is purely syntactic (it rejects only reserved opcodes,
 //! like tungstenite's, so the two can be fuzzed against each other); what a
-//! role may receive is checked by [`FrameHeader::check`].
+//! side may receive is checked by [`FrameHeader::check`].
 
 use super::error::ProtocolError;
 
@@ -88,7 +88,7 @@ pub struct FrameHeader {
 
 /// Which end of the connection we are: it decides which frames must be masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum Side {
     /// We are the server: every frame we receive must be masked (§5.1).
     Server,
     /// We are a client: no frame we receive may be masked (§5.1).
@@ -143,8 +143,8 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, Protocol
 
 impl FrameHeader {
     /// The rules of RFC 6455 a single header can break, for a frame received
-    /// in `role` (the sequence rules live in the decoder).
-    pub fn check(&self, role: Role) -> Result<(), ProtocolError> {
+    /// in `side` (the sequence rules live in the decoder).
+    pub fn check(&self, side: Side) -> Result<(), ProtocolError> {
         // §5.2: "RSV1, RSV2, RSV3: MUST be 0 unless an extension is negotiated
         // that defines meanings for non-zero values."
         if self.rsv != 0 {
@@ -153,7 +153,7 @@ impl FrameHeader {
         // §5.1: "The server MUST close the connection upon receiving a frame
         // that is not masked." and "A client MUST close a connection if it
         // detects a masked frame."
-        if self.mask.is_some() != (role == Role::Server) {
+        if self.mask.is_some() != (side == Side::Server) {
             return Err(ProtocolError::BadMasking);
         }
         // §5.2: "the most significant bit MUST be 0" (64-bit length).
@@ -314,10 +314,10 @@ mod tests {
             mask: Some([0; 4]),
             payload_len: 125,
         };
-        assert_eq!(base.check(Role::Server), Ok(()));
-        assert_eq!(base.check(Role::Client), Err(ProtocolError::BadMasking));
+        assert_eq!(base.check(Side::Server), Ok(()));
+        assert_eq!(base.check(Side::Client), Err(ProtocolError::BadMasking));
         assert_eq!(
-            FrameHeader { mask: None, ..base }.check(Role::Server),
+            FrameHeader { mask: None, ..base }.check(Side::Server),
             Err(ProtocolError::BadMasking)
         );
         assert_eq!(
@@ -325,15 +325,15 @@ mod tests {
                 payload_len: 126,
                 ..base
             }
-            .check(Role::Server),
+            .check(Side::Server),
             Err(ProtocolError::ControlTooLong)
         );
         assert_eq!(
-            FrameHeader { fin: false, ..base }.check(Role::Server),
+            FrameHeader { fin: false, ..base }.check(Side::Server),
             Err(ProtocolError::FragmentedControl)
         );
         assert_eq!(
-            FrameHeader { rsv: 4, ..base }.check(Role::Server),
+            FrameHeader { rsv: 4, ..base }.check(Side::Server),
             Err(ProtocolError::ReservedBits)
         );
         let huge = FrameHeader {
@@ -341,7 +341,7 @@ mod tests {
             payload_len: 1 << 63,
             ..base
         };
-        assert_eq!(huge.check(Role::Server), Err(ProtocolError::LengthMsbSet));
+        assert_eq!(huge.check(Side::Server), Err(ProtocolError::LengthMsbSet));
     }
 
     #[test]

@@ -6,12 +6,12 @@
 
 use super::decoder::{Decoder, Message};
 use super::error::{HandshakeError, ProtocolError};
-use super::frame::{encode_frame, parse_header, OpCode, Role};
+use super::frame::{encode_frame, parse_header, OpCode, Side};
 use super::handshake::{parse_request, HeadScanner};
 
 /// An owned decoder event, for comparing two runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum Decoded {
     /// A text message.
     Text(String),
     /// A binary message.
@@ -26,31 +26,31 @@ pub enum Event {
     Error(ProtocolError),
 }
 
-impl From<Message<'_>> for Event {
-    fn from(m: Message<'_>) -> Event {
+impl From<Message<'_>> for Decoded {
+    fn from(m: Message<'_>) -> Decoded {
         match m {
-            Message::Text(t) => Event::Text(t.to_owned()),
-            Message::Binary(b) => Event::Binary(b.to_vec()),
-            Message::Ping(b) => Event::Ping(b.to_vec()),
-            Message::Pong(b) => Event::Pong(b.to_vec()),
-            Message::Close(code, reason) => Event::Close(code.map(|c| c.0), reason.to_owned()),
+            Message::Text(t) => Decoded::Text(t.to_owned()),
+            Message::Binary(b) => Decoded::Binary(b.to_vec()),
+            Message::Ping(b) => Decoded::Ping(b.to_vec()),
+            Message::Pong(b) => Decoded::Pong(b.to_vec()),
+            Message::Close(code, reason) => Decoded::Close(code.map(|c| c.0), reason.to_owned()),
         }
     }
 }
 
 /// Feed `chunks` one after the other to a fresh decoder; collect the events.
-pub fn decode_chunks(role: Role, max: usize, chunks: &[&[u8]]) -> Vec<Event> {
-    let mut dec = Decoder::new(role, max);
+pub fn decode_chunks(side: Side, max: usize, chunks: &[&[u8]]) -> Vec<Decoded> {
+    let mut dec = Decoder::new(side, max);
     let mut events = Vec::new();
     for chunk in chunks {
         let mut buf = chunk.to_vec();
         let mut pos = 0;
         loop {
             match dec.next_message(&mut buf, &mut pos) {
-                Ok(Some(m)) => events.push(Event::from(m)),
+                Ok(Some(m)) => events.push(Decoded::from(m)),
                 Ok(None) => break,
                 Err(e) => {
-                    events.push(Event::Error(e));
+                    events.push(Decoded::Error(e));
                     return events;
                 }
             }
@@ -60,18 +60,18 @@ pub fn decode_chunks(role: Role, max: usize, chunks: &[&[u8]]) -> Vec<Event> {
 }
 
 /// Feed `input` in one piece.
-pub fn decode_all(role: Role, max: usize, input: &[u8]) -> Vec<Event> {
-    decode_chunks(role, max, &[input])
+pub fn decode_all(side: Side, max: usize, input: &[u8]) -> Vec<Decoded> {
+    decode_chunks(side, max, &[input])
 }
 
-fn role_and_limit(selector: u8) -> (Role, usize) {
-    let role = if selector & 1 == 0 {
-        Role::Server
+fn side_and_limit(selector: u8) -> (Side, usize) {
+    let side = if selector & 1 == 0 {
+        Side::Server
     } else {
-        Role::Client
+        Side::Client
     };
     (
-        role,
+        side,
         [0usize, 1, 125, 1000, 1 << 16][usize::from(selector >> 1) % 5],
     )
 }
@@ -81,8 +81,8 @@ pub fn fuzz_decode(data: &[u8]) {
     let Some((selector, input)) = data.split_first() else {
         return;
     };
-    let (role, max) = role_and_limit(*selector);
-    let mut dec = Decoder::new(role, max);
+    let (side, max) = side_and_limit(*selector);
+    let mut dec = Decoder::new(side, max);
     let mut buf = input.to_vec();
     let mut pos = 0;
     let mut first_error = None;
@@ -121,7 +121,7 @@ pub fn fuzz_decode_chunked(data: &[u8]) {
     };
     let ncuts = usize::from(ncuts % 16);
     let (cut_bytes, input) = rest.split_at(ncuts.min(rest.len()));
-    let (role, max) = role_and_limit(selector);
+    let (side, max) = side_and_limit(selector);
     let mut cuts: Vec<usize> = cut_bytes
         .iter()
         .map(|b| usize::from(*b) % (input.len() + 1))
@@ -135,8 +135,8 @@ pub fn fuzz_decode_chunked(data: &[u8]) {
     }
     chunks.push(&input[start..]);
     assert_eq!(
-        decode_chunks(role, max, &chunks),
-        decode_all(role, max, input)
+        decode_chunks(side, max, &chunks),
+        decode_all(side, max, input)
     );
 }
 
@@ -182,12 +182,12 @@ pub fn fuzz_roundtrip(data: &[u8]) {
     if opcode.is_control() {
         let payload = &payload[..payload.len().min(125)];
         input.extend(encode_frame(true, opcode, Some(key), payload));
-        let events = decode_all(Role::Server, 1 << 20, &input);
+        let events = decode_all(Side::Server, 1 << 20, &input);
         let expected = match opcode {
-            OpCode::Ping => Event::Ping(payload.to_vec()),
-            OpCode::Pong => Event::Pong(payload.to_vec()),
+            OpCode::Ping => Decoded::Ping(payload.to_vec()),
+            OpCode::Pong => Decoded::Pong(payload.to_vec()),
             _ => match decode_all(
-                Role::Client,
+                Side::Client,
                 1 << 20,
                 &encode_frame(true, opcode, None, payload),
             )
@@ -211,11 +211,11 @@ pub fn fuzz_roundtrip(data: &[u8]) {
         input.extend(encode_frame(i + 1 == pieces.len(), op, Some(key), piece));
     }
     let expected = match (opcode, std::str::from_utf8(payload)) {
-        (OpCode::Text, Ok(s)) => Event::Text(s.to_owned()),
-        (OpCode::Text, Err(_)) => Event::Error(ProtocolError::InvalidUtf8),
-        _ => Event::Binary(payload.to_vec()),
+        (OpCode::Text, Ok(s)) => Decoded::Text(s.to_owned()),
+        (OpCode::Text, Err(_)) => Decoded::Error(ProtocolError::InvalidUtf8),
+        _ => Decoded::Binary(payload.to_vec()),
     };
-    assert_eq!(decode_all(Role::Server, 1 << 20, &input), vec![expected]);
+    assert_eq!(decode_all(Side::Server, 1 << 20, &input), vec![expected]);
 }
 
 /// `differential`: our header parser and tungstenite's accept the same

@@ -24,6 +24,6 @@ pub mod session;
 pub use close::CloseCode;
 pub use decoder::Decoder;
 pub use error::{HandshakeError, ProtocolError};
-pub use frame::Role;
+pub use frame::Side;
 pub use frame::{FrameHeader, OpCode};
 pub use message::{Detached, Located, Message};

@@ -14,7 +14,7 @@
 use super::close::CloseCode;
 use super::decoder::Decoder;
 use super::error::ProtocolError;
-use super::frame::{close_payload, encode_frame, OpCode, Role};
+use super::frame::{close_payload, encode_frame, OpCode, Side};
 use super::message::{Detached, Located};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -226,7 +226,7 @@ impl Session {
             }
             return result;
         }
-        let mut fresh = Decoder::new(Role::Server, cfg.max_message_size);
+        let mut fresh = Decoder::new(Side::Server, cfg.max_message_size);
         let result = fresh.next_located(input, pos);
         if !fresh.is_idle() && result.is_ok() {
             self.decoder = Some(Box::new(fresh));

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::proto::decoder::Decoder;
-use crate::proto::fuzzing::{decode_all, Event as Frame};
+use crate::proto::fuzzing::{decode_all, Decoded as Frame};
 
 const S: u64 = 1_000;
 
@@ -47,7 +47,7 @@ fn owned(ev: Event<'_>) -> Event<'static> {
 
 /// What the client reads in a server frame.
 fn read(frame: &[u8]) -> Frame {
-    let mut events = decode_all(Role::Client, 1 << 16, frame);
+    let mut events = decode_all(Side::Client, 1 << 16, frame);
     assert_eq!(events.len(), 1, "{events:?}");
     events.remove(0)
 }
@@ -252,5 +252,5 @@ fn stays_small() {
         "{}",
         std::mem::size_of::<Session>()
     );
-    let _ = Decoder::new(Role::Server, 1);
+    let _ = Decoder::new(Side::Server, 1);
 }

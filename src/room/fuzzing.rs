@@ -7,6 +7,7 @@
 
 use super::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
 use crate::config::RoomPolicy;
+use crate::proto::CloseCode;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -18,7 +19,7 @@ pub struct RecordingNet {
     /// Pretend backlog per connection.
     pub backlog: HashMap<ConnKey, usize>,
     /// Closes asked for.
-    pub closes: Vec<(ConnKey, u16)>,
+    pub closes: Vec<(ConnKey, CloseCode)>,
     /// Connections watched for drain.
     pub watched: HashSet<ConnKey>,
 }
@@ -30,7 +31,7 @@ impl Net for RecordingNet {
     fn unsent(&self, key: ConnKey) -> usize {
         self.backlog.get(&key).copied().unwrap_or(0)
     }
-    fn close(&mut self, key: ConnKey, code: u16, _reason: &str) {
+    fn close(&mut self, key: ConnKey, code: CloseCode, _reason: &str) {
         self.closes.push((key, code));
     }
     fn watch_drain(&mut self, key: ConnKey) {
@@ -80,7 +81,7 @@ pub fn fuzz_rooms_ops(data: &[u8]) {
             pair.first().copied().unwrap_or(0),
             pair.get(1).copied().unwrap_or(0),
         );
-        let key = usize::from(arg % 8);
+        let key = ConnKey(usize::from(arg % 8));
         let user = users[usize::from(arg >> 3) % users.len()];
         let room = rooms[usize::from(arg >> 5) % rooms.len()];
         match op % 9 {
@@ -151,7 +152,7 @@ pub fn fuzz_rooms_ops(data: &[u8]) {
             panic!("invariant broken after op {op} arg {arg}: {e}");
         }
         assert_eq!(
-            hub.session_count(),
+            hub.client_count(),
             open.len(),
             "sessions and open connections disagree"
         );
@@ -185,11 +186,11 @@ pub fn fuzz_room_text(data: &[u8]) {
             role,
             ..ConnectParams::default()
         };
-        assert!(hub.open(key, key as u64, params, now, &mut net));
+        assert!(hub.open(ConnKey(key), key as u64, params, now, &mut net));
     }
-    let mut open: HashSet<ConnKey> = (0..3).collect();
+    let mut open: HashSet<ConnKey> = (0..3).map(ConnKey).collect();
     for (i, message) in data.split(|b| *b == 0xff).enumerate() {
-        let key = i % 3;
+        let key = ConnKey(i % 3);
         if let (true, Ok(text)) = (open.contains(&key), std::str::from_utf8(message)) {
             hub.handle_text(key, text, now, &mut net);
         }

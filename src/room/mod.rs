@@ -2,25 +2,48 @@
 //! offline messages and presence (SPEC §2 and §4).
 //!
 //! Rule of this layer: **no sockets and no clock.** Time comes in as
-//! [`Now`]; connections are slab keys, and everything the model says to
-//! them goes through [`Net`]. That keeps it testable (and fuzzable) without
-//! a loop: see the tests in `hub.rs` and the `rooms_ops` fuzz target.
+//! [`Now`]; connections are [`ConnKey`]s, and everything the model says to
+//! them goes through [`Net`]. The parts each own one kind of state behind a
+//! narrow API:
+//! - [`rooms`](self::rooms): local membership (who is in which room here),
+//!   the empty-room list, throttled `online` counts;
+//! - [`users`](self::users): a user's local connections;
+//! - [`clients`](self::clients): per connection: its user, memberships,
+//!   role and rate bucket;
+//! - [`engine`]: state that may live elsewhere (seq, epochs, history,
+//!   offline inboxes, bans and mutes); [`memory`] keeps it in-process;
+//! - [`protocol`]: requests in, events out (JSON written once per message).
+//!
+//! The [`Hub`] composes them; its commands are in `hub/`.
 
-mod api;
-mod commands;
+mod clients;
+pub mod engine;
 pub mod fuzzing;
-pub mod hub;
-mod invariants;
-pub mod json;
-mod moderation;
+mod hub;
+pub mod memory;
+mod policy;
+pub mod protocol;
 mod rooms;
-mod sessions;
 mod users;
 
-pub use hub::{ConnectParams, Hub, HubConfig};
+pub use engine::{Completion, Engine, Publication, RoomInfo, Stored};
+pub use hub::{ConnectParams, Hub, HubConfig, Kick};
+pub use memory::MemoryEngine;
 
-/// A connection's key in the server's slab.
-pub type ConnKey = usize;
+use crate::proto::CloseCode;
+use std::rc::Rc;
+
+/// A connection's key in the server's slab (reused after removal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey(pub usize);
+
+/// A room's index in [`rooms::Rooms`] (local to this process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoomId(usize);
+
+/// A user's index in [`users::Users`] (local to this process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(usize);
 
 /// The time, as the caller sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,11 +58,11 @@ pub struct Now {
 pub trait Net {
     /// Queue `frame` for `key`; never dropped (the server closes a
     /// connection whose queue passes `max_backpressure` with 4003).
-    fn send(&mut self, key: ConnKey, frame: &std::rc::Rc<[u8]>);
+    fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>);
     /// Bytes queued for `key` and not yet written.
     fn unsent(&self, key: ConnKey) -> usize;
     /// Close `key` with `code` once what is queued was written.
-    fn close(&mut self, key: ConnKey, code: u16, reason: &str);
+    fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str);
     /// Call [`Hub::on_drained`] once `key`'s queue is back under `drop_threshold`.
     fn watch_drain(&mut self, key: ConnKey);
 }

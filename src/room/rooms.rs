@@ -1,135 +1,259 @@
-//! A room: its members (slab keys in a `Vec`, O(1) removal), the distinct
-//! users among them, its sequence, epoch and history ring.
+//! Local membership: which connections of this process are in which room.
+//! A room's members are slab keys in a `Vec` (a broadcast is a plain loop);
+//! each member's position is kept in its client, so leaving is a
+//! swap-remove plus one index fix. Rooms that emptied wait in a list (at
+//! most once each: a flag per room) and are dropped `room_ttl` later.
 
-use super::ConnKey;
-use std::collections::{HashMap, VecDeque};
+use super::{ConnKey, RoomId, UserId};
+use slab::Slab;
+use std::collections::HashMap;
 use std::rc::Rc;
 
-/// A user's index in the hub's user slab.
-pub type UserId = usize;
-
-/// A chat message kept in a room's history, exactly as it was delivered.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    /// Its seq.
-    pub seq: u64,
-    /// Its author (retract by author).
-    pub author: Rc<str>,
-    /// The delivered frame (replayed as is).
-    pub frame: Rc<[u8]>,
-    /// Where the JSON starts in `frame` (for `history` replies).
-    pub json_at: u8,
-}
-
-impl Stored {
-    /// The message's JSON text.
-    pub fn json(&self) -> &str {
-        std::str::from_utf8(
-            self.frame
-                .get(usize::from(self.json_at)..)
-                .unwrap_or_default(),
-        )
-        .unwrap_or("{}")
-    }
-}
-
-/// One room.
+/// One room, as far as this process knows it.
 #[derive(Debug)]
 pub struct Room {
-    /// Its name.
-    pub name: Rc<str>,
-    /// Its name as a JSON string literal (written into every event).
-    pub name_json: Box<str>,
-    /// A random string fixed at creation (a restarted sequence has another).
-    pub epoch: Box<str>,
-    /// The last seq given out (0 for a new room).
-    pub seq: u64,
-    /// The last `history_size` chat messages, oldest first.
-    pub history: VecDeque<Stored>,
-    /// Member connections. A connection's position is kept in its session,
-    /// so leaving is a swap-remove plus one index fix.
-    pub members: Vec<ConnKey>,
+    name: Rc<str>,
+    /// The name as a JSON string literal (written into every event).
+    name_json: Box<str>,
+    members: Vec<ConnKey>,
     /// Distinct users among the members, with their connection counts.
-    pub users: HashMap<UserId, u32>,
+    users: HashMap<UserId, u32>,
     /// When the room last became empty (it is dropped `room_ttl` later).
-    pub empty_since: Option<u64>,
+    empty_since: Option<u64>,
+    /// In [`Rooms`]' list of empty rooms (at most once).
+    listed_empty: bool,
     /// The `online` count last announced by a throttled `online` event.
-    pub online_announced: usize,
-    /// The room is in the hub's list of rooms with an `online` event pending.
-    pub online_pending: bool,
+    online_announced: usize,
+    /// In [`Rooms`]' list of rooms with an `online` event pending.
+    online_pending: bool,
 }
 
 impl Room {
-    /// A new, empty room.
-    pub fn new(name: &str, epoch: Box<str>) -> Room {
-        Room {
-            name: Rc::from(name),
-            name_json: super::json::quote(name),
-            epoch,
-            seq: 0,
-            history: VecDeque::new(),
-            members: Vec::new(),
-            users: HashMap::new(),
-            empty_since: None,
-            online_announced: 0,
-            online_pending: false,
-        }
+    /// Its name.
+    pub fn name(&self) -> &Rc<str> {
+        &self.name
     }
 
-    /// Distinct users online.
+    /// Its name as a JSON string literal.
+    pub fn name_json(&self) -> &str {
+        &self.name_json
+    }
+
+    /// Member connections.
+    pub fn members(&self) -> &[ConnKey] {
+        &self.members
+    }
+
+    /// Distinct users online here.
     pub fn online(&self) -> usize {
         self.users.len()
     }
 
-    /// Add `key` (of `user`); returns its index and whether this is the
-    /// user's first connection here.
-    pub fn add(&mut self, key: ConnKey, user: UserId) -> (u32, bool) {
-        self.members.push(key);
-        self.empty_since = None;
-        let count = self.users.entry(user).or_insert(0);
-        *count += 1;
-        ((self.members.len() - 1) as u32, *count == 1)
+    /// Distinct users with their connection counts here.
+    pub fn users(&self) -> impl Iterator<Item = (UserId, u32)> + '_ {
+        self.users.iter().map(|(u, n)| (*u, *n))
+    }
+}
+
+/// What a member's leaving changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    /// The member that moved into the leaver's index (its index must be fixed).
+    pub moved: Option<ConnKey>,
+    /// The user has no connection left here.
+    pub last_of_user: bool,
+    /// Nobody is left.
+    pub now_empty: bool,
+}
+
+/// Every room of this process. See the module docs.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    slab: Slab<Room>,
+    index: HashMap<Rc<str>, RoomId>,
+    /// Rooms that emptied, each at most once.
+    empty: Vec<RoomId>,
+    /// Rooms whose throttled `online` count may need announcing.
+    online_pending: Vec<RoomId>,
+}
+
+impl Rooms {
+    /// The room called `name`, if it exists here.
+    pub fn find(&self, name: &str) -> Option<RoomId> {
+        self.index.get(name).copied()
     }
 
-    /// Remove the member at `index` (which must be `key`). Returns the key
-    /// that moved into `index` (its stored index must be fixed) and whether
-    /// `user` has no connection left here.
-    pub fn remove(&mut self, index: u32, user: UserId) -> (Option<ConnKey>, bool) {
-        let index = index as usize;
-        if index >= self.members.len() {
-            return (None, false);
+    /// The room `id`.
+    pub fn get(&self, id: RoomId) -> Option<&Room> {
+        self.slab.get(id.0)
+    }
+
+    /// Rooms here, empty ones within `room_ttl` included.
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Every room with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (RoomId, &Room)> {
+        self.slab.iter().map(|(i, r)| (RoomId(i), r))
+    }
+
+    /// The room called `name`, created empty if needed (and listed as
+    /// empty, so it is dropped if nobody joins).
+    pub fn entry(&mut self, name: &str, now_ms: u64) -> RoomId {
+        if let Some(id) = self.find(name) {
+            return id;
         }
-        self.members.swap_remove(index);
-        let moved = self.members.get(index).copied();
-        let last = match self.users.get_mut(&user) {
+        let name: Rc<str> = Rc::from(name);
+        let id = RoomId(self.slab.insert(Room {
+            name: name.clone(),
+            name_json: super::protocol::quote(&name),
+            members: Vec::new(),
+            users: HashMap::new(),
+            empty_since: Some(now_ms),
+            listed_empty: true,
+            online_announced: 0,
+            online_pending: false,
+        }));
+        self.index.insert(name, id);
+        self.empty.push(id);
+        id
+    }
+
+    /// Add `key` (of `user`) to `id`; its index, and whether this is the
+    /// user's first connection here.
+    pub fn add(&mut self, id: RoomId, key: ConnKey, user: UserId) -> Option<(u32, bool)> {
+        let room = self.slab.get_mut(id.0)?;
+        room.members.push(key);
+        room.empty_since = None;
+        let count = room.users.entry(user).or_insert(0);
+        *count += 1;
+        Some(((room.members.len() - 1) as u32, *count == 1))
+    }
+
+    /// Remove the member at `index` (which is a connection of `user`).
+    pub fn remove(&mut self, id: RoomId, index: u32, user: UserId, now_ms: u64) -> Option<Left> {
+        let room = self.slab.get_mut(id.0)?;
+        let index = index as usize;
+        if index >= room.members.len() {
+            return None;
+        }
+        room.members.swap_remove(index);
+        let moved = room.members.get(index).copied();
+        let last_of_user = match room.users.get_mut(&user) {
             Some(n) if *n > 1 => {
                 *n -= 1;
                 false
             }
             Some(_) => {
-                self.users.remove(&user);
+                room.users.remove(&user);
                 true
             }
             None => false,
         };
-        (moved, last)
+        let now_empty = room.members.is_empty();
+        if now_empty {
+            room.empty_since = Some(now_ms);
+            if !room.listed_empty {
+                room.listed_empty = true;
+                self.empty.push(id);
+            }
+        }
+        Some(Left {
+            moved,
+            last_of_user,
+            now_empty,
+        })
     }
 
-    /// Keep a chat message, dropping the oldest beyond `capacity`.
-    pub fn remember(&mut self, stored: Stored, capacity: usize) {
-        if capacity == 0 {
-            return;
+    /// In a big room, presence changes are announced as a throttled count:
+    /// mark `id` for the next [`Rooms::take_online_changes`]. Returns false
+    /// if the room is small enough for per-user events.
+    pub fn throttle_presence(&mut self, id: RoomId, events_max: usize) -> bool {
+        let Some(room) = self.slab.get_mut(id.0) else {
+            return false;
+        };
+        if room.members.len() <= events_max {
+            room.online_announced = room.online();
+            return false;
         }
-        while self.history.len() >= capacity {
-            self.history.pop_front();
+        if !room.online_pending {
+            room.online_pending = true;
+            self.online_pending.push(id);
         }
-        self.history.push_back(stored);
+        true
     }
 
-    /// The seq of the oldest message a client could still get, if it had
-    /// seen everything before: the oldest stored, or the next to come.
-    pub fn oldest_available(&self) -> u64 {
-        self.history.front().map_or(self.seq + 1, |m| m.seq)
+    /// Rooms whose `online` count changed since last announced, marked as
+    /// announced now. Costs the rooms marked, not the rooms that exist.
+    pub fn take_online_changes(&mut self) -> Vec<RoomId> {
+        let mut changed = std::mem::take(&mut self.online_pending);
+        changed.retain(|id| match self.slab.get_mut(id.0) {
+            Some(room) => {
+                room.online_pending = false;
+                let differs = room.online() != room.online_announced;
+                room.online_announced = room.online();
+                differs
+            }
+            None => false,
+        });
+        changed
+    }
+
+    /// Drop the rooms empty for `ttl_ms` by `now_ms`; their names, for the
+    /// engine to forget. Costs the rooms that emptied, not the rooms.
+    pub fn expire_empty(&mut self, now_ms: u64, ttl_ms: u64) -> Vec<Rc<str>> {
+        let mut dropped = Vec::new();
+        let mut listed = std::mem::take(&mut self.empty);
+        listed.retain(|id| {
+            let Some(room) = self.slab.get_mut(id.0) else {
+                return false;
+            };
+            match room.empty_since {
+                Some(t) if now_ms >= t.saturating_add(ttl_ms) => {
+                    let room = self.slab.remove(id.0);
+                    self.index.remove(&room.name);
+                    dropped.push(room.name);
+                    false
+                }
+                Some(_) => true,
+                None => {
+                    room.listed_empty = false;
+                    false
+                }
+            }
+        });
+        self.empty = listed;
+        dropped
+    }
+
+    /// Rooms waiting in the empty list (tests: it cannot grow past the rooms).
+    #[cfg(test)]
+    pub fn listed_empty(&self) -> usize {
+        self.empty.len()
+    }
+
+    /// Check the room side of the indexes (tests and fuzzing).
+    pub fn check(&self) -> Result<(), String> {
+        for (i, room) in &self.slab {
+            if self.index.get(&room.name) != Some(&RoomId(i)) {
+                return Err(format!("room {} not indexed", room.name));
+            }
+            if room.members.is_empty() != room.empty_since.is_some() {
+                return Err(format!("room {} empty_since is wrong", room.name));
+            }
+            if room.members.is_empty() && !room.listed_empty {
+                return Err(format!("empty room {} is not listed", room.name));
+            }
+        }
+        if self.empty.len() > self.slab.len() {
+            return Err(format!(
+                "{} rooms listed empty, {} rooms",
+                self.empty.len(),
+                self.slab.len()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -140,37 +264,47 @@ mod tests {
 
     #[test]
     fn swap_remove_reports_the_moved_member() {
-        let mut r = Room::new("r", "e".into());
-        assert_eq!(r.add(10, 1), (0, true));
-        assert_eq!(r.add(11, 1), (1, false));
-        assert_eq!(r.add(12, 2), (2, true));
-        assert_eq!(r.online(), 2);
-        assert_eq!(r.remove(0, 1), (Some(12), false));
-        assert_eq!(r.members, vec![12, 11]);
-        assert_eq!(r.remove(1, 1), (None, true));
-        assert_eq!(r.online(), 1);
+        let mut rooms = Rooms::default();
+        let r = rooms.entry("r", 0);
+        let (ann, bo) = (UserId(1), UserId(2));
+        assert_eq!(rooms.add(r, ConnKey(10), ann), Some((0, true)));
+        assert_eq!(rooms.add(r, ConnKey(11), ann), Some((1, false)));
+        assert_eq!(rooms.add(r, ConnKey(12), bo), Some((2, true)));
+        assert_eq!(rooms.get(r).unwrap().online(), 2);
+        let left = rooms.remove(r, 0, ann, 5).unwrap();
+        assert_eq!((left.moved, left.last_of_user), (Some(ConnKey(12)), false));
+        assert_eq!(rooms.get(r).unwrap().members(), &[ConnKey(12), ConnKey(11)]);
+        assert!(rooms.remove(r, 1, ann, 5).unwrap().last_of_user);
+        assert_eq!(rooms.get(r).unwrap().online(), 1);
     }
 
     #[test]
-    fn history_is_a_ring() {
-        let mut r = Room::new("r", "e".into());
-        for seq in 1..=5 {
-            r.seq = seq;
-            r.remember(
-                Stored {
-                    seq,
-                    author: Rc::from("a"),
-                    frame: Rc::from(&b"xx{}"[..]),
-                    json_at: 2,
-                },
-                3,
-            );
+    fn the_empty_list_holds_each_room_once() {
+        // Regression: every leave pushed the room again (dedup only removed
+        // neighbours), so one connection hopping between rooms grew the list
+        // forever, and the whole list was rescanned every second.
+        let mut rooms = Rooms::default();
+        let ids: Vec<RoomId> = ["a", "b", "c"].iter().map(|n| rooms.entry(n, 0)).collect();
+        for round in 0..1_000u64 {
+            let id = ids[(round % 3) as usize];
+            let (index, _) = rooms.add(id, ConnKey(1), UserId(1)).unwrap();
+            rooms.remove(id, index, UserId(1), round).unwrap();
+            assert!(rooms.listed_empty() <= 3, "round {round}");
+            rooms.check().unwrap();
         }
-        assert_eq!(
-            r.history.iter().map(|m| m.seq).collect::<Vec<_>>(),
-            vec![3, 4, 5]
-        );
-        assert_eq!(r.oldest_available(), 3);
-        assert_eq!(r.history[0].json(), "{}");
+        assert_eq!(rooms.expire_empty(1_000 + 300_000, 300_000).len(), 3);
+        assert_eq!((rooms.len(), rooms.listed_empty()), (0, 0));
+    }
+
+    #[test]
+    fn a_room_rejoined_before_its_ttl_is_kept() {
+        let mut rooms = Rooms::default();
+        let r = rooms.entry("r", 0);
+        rooms.add(r, ConnKey(1), UserId(1));
+        assert!(rooms.expire_empty(10_000, 10).is_empty());
+        assert_eq!((rooms.len(), rooms.listed_empty()), (1, 0));
+        rooms.remove(r, 0, UserId(1), 20_000);
+        assert!(rooms.expire_empty(20_009, 10).is_empty());
+        assert_eq!(rooms.expire_empty(20_010, 10).len(), 1);
     }
 }

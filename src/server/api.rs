@@ -4,7 +4,7 @@
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
 use super::{Reason, Server};
-use crate::room::Hub;
+use crate::room::Kick;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
@@ -51,6 +51,19 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// A JSON object of numbers, for the API's answers.
+fn ack_json(fields: &[(&str, u64)]) -> String {
+    let mut e = String::from("{");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            e.push(',');
+        }
+        let _ = write!(e, "\"{k}\":{v}");
+    }
+    e.push('}');
+    e
+}
+
 impl Server {
     /// Route an `/api/*` request (the path starts with `/api/`).
     pub(super) fn api(&mut self, key: usize, req: &super::http::OwnedRequest, body: &[u8]) {
@@ -85,8 +98,10 @@ impl Server {
         };
         let result: Result<String, HttpError> = match (method, segs.as_slice()) {
             ("GET", ["stats"]) => Ok(self.stats_json()),
-            ("GET", ["rooms"]) => Ok(self.hub.rooms_json()),
-            ("GET", ["rooms", room]) => self.hub.room_json(room).ok_or(HttpError::NotFound),
+            ("GET", ["rooms"]) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
+            ("GET", ["rooms", room]) => self
+                .with_hub(|hub, _, now| hub.room_json(room, now))
+                .ok_or(HttpError::NotFound),
             ("GET", ["rooms", room, "history"]) => self
                 .hub
                 .history_json(room, q("since"), q("limit"))
@@ -123,10 +138,7 @@ impl Server {
             let (delivered, seq) = self
                 .with_hub(|hub, net, now| hub.publish_to_room(room, data, now, net))
                 .ok_or(HttpError::BadRequest("bad room name"))?;
-            Ok(Hub::ack_json(&[
-                ("delivered", delivered as u64),
-                ("seq", seq),
-            ]))
+            Ok(ack_json(&[("delivered", delivered as u64), ("seq", seq)]))
         } else if let Some(user) = b.user.as_deref() {
             let (delivered, stored) = self
                 .with_hub(|hub, net, now| hub.publish_to_user(user, data, now, net))
@@ -134,7 +146,7 @@ impl Server {
             Ok(format!("{{\"delivered\":{delivered},\"stored\":{stored}}}"))
         } else if b.broadcast {
             let delivered = self.with_hub(|hub, net, now| hub.publish_broadcast(data, now, net));
-            Ok(Hub::ack_json(&[("delivered", delivered as u64)]))
+            Ok(ack_json(&[("delivered", delivered as u64)]))
         } else {
             Err(HttpError::BadRequest(
                 "publish needs room, user or broadcast",
@@ -145,17 +157,14 @@ impl Server {
     fn api_kick(&mut self, body: &[u8]) -> Result<String, HttpError> {
         let b: KickBody<'_> =
             serde_json::from_slice(body).map_err(|_| HttpError::BadRequest("kick needs user"))?;
-        let kicked = self.with_hub(|hub, net, now| {
-            hub.kick(
-                &b.user,
-                b.room.as_deref(),
-                b.reason.as_deref(),
-                b.ban_seconds,
-                now,
-                net,
-            )
-        });
-        Ok(Hub::ack_json(&[("kicked", kicked as u64)]))
+        let kick = Kick {
+            user: &b.user,
+            room: b.room.as_deref(),
+            reason: b.reason.as_deref(),
+            ban_seconds: b.ban_seconds,
+        };
+        let kicked = self.with_hub(|hub, net, now| hub.kick(kick, now, net));
+        Ok(ack_json(&[("kicked", kicked as u64)]))
     }
 
     fn api_mute(&mut self, body: &[u8]) -> Result<String, HttpError> {

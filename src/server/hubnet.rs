@@ -7,45 +7,54 @@ use super::{queue_on, Reason, Server, Stats};
 use crate::auth::{self, Role, TokenError};
 use crate::config::{AuthMode, Config};
 use crate::proto::CloseCode;
-use crate::room::json;
+use crate::room::protocol;
 use crate::room::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
 use slab::Slab;
 use std::rc::Rc;
+
+/// A close the loop carries out right after the hub returns.
+#[derive(Debug)]
+pub(super) enum CloseRequest {
+    /// The queue passed `max_backpressure` (4003, without a handshake).
+    SlowConsumer,
+    /// The hub asked for it (policy, kick): the closing handshake.
+    Close(CloseCode, Box<str>),
+}
 
 /// The hub's view of the connections.
 pub(super) struct ServerNet<'a> {
     pub conns: &'a mut Slab<Conn>,
     pub dirty: &'a mut Vec<usize>,
     pub stats: &'a mut Stats,
-    pub closes: &'a mut Vec<(usize, u16, String)>,
+    pub closes: &'a mut Vec<(usize, CloseRequest)>,
     pub max_backpressure: usize,
 }
 
 impl Net for ServerNet<'_> {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         // Only an open connection takes data: after our close, nothing (§5.5.1).
-        let Some(conn) = self.conns.get_mut(key).filter(|c| c.is_open()) else {
+        let Some(conn) = self.conns.get_mut(key.0).filter(|c| c.is_open()) else {
             return;
         };
-        if let Some(unsent) = queue_on(conn, self.dirty, key, frame.clone()) {
+        if let Some(unsent) = queue_on(conn, self.dirty, key.0, frame.clone()) {
             self.stats.messages_delivered += 1;
             if unsent > self.max_backpressure {
-                self.closes
-                    .push((key, CloseCode::SLOW_CONSUMER.0, String::new()));
+                self.closes.push((key.0, CloseRequest::SlowConsumer));
             }
         }
     }
 
     fn unsent(&self, key: ConnKey) -> usize {
-        self.conns.get(key).map_or(0, |c| c.outbox.unsent())
+        self.conns.get(key.0).map_or(0, |c| c.outbox.unsent())
     }
 
-    fn close(&mut self, key: ConnKey, code: u16, reason: &str) {
-        self.closes.push((key, code, reason.to_owned()));
+    fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str) {
+        self.closes
+            .push((key.0, CloseRequest::Close(code, reason.into())));
     }
 
     fn watch_drain(&mut self, key: ConnKey) {
-        if let Some(conn) = self.conns.get_mut(key) {
+        if let Some(conn) = self.conns.get_mut(key.0) {
             conn.drain_watch = true;
         }
     }
@@ -88,12 +97,13 @@ impl Server {
             max_backpressure: self.cfg.max_backpressure,
         };
         let result = f(&mut self.hub, &mut net, now);
-        for (key, code, reason) in closes.drain(..) {
-            if code == CloseCode::SLOW_CONSUMER.0 {
-                self.close_slow_consumer(key);
-            } else {
-                self.set_reason(key, Reason::Policy);
-                self.start_close(key, CloseCode(code), &reason);
+        for (key, request) in closes.drain(..) {
+            match request {
+                CloseRequest::SlowConsumer => self.close_slow_consumer(key),
+                CloseRequest::Close(code, reason) => {
+                    self.set_reason(key, Reason::Policy);
+                    self.start_close(key, code, &reason);
+                }
             }
         }
         self.closes = closes;
@@ -124,7 +134,7 @@ impl Server {
                     Ok(claims) => Some(claims),
                     Err(e) => {
                         // The upgrade completed; the refusal is a message, then 1008.
-                        self.send(key, json::error("unauthorized", e.reason(), None));
+                        self.send(key, protocol::error("unauthorized", e.reason(), None));
                         self.set_reason(key, Reason::Policy);
                         return self.start_close(key, CloseCode::POLICY, "unauthorized");
                     }
@@ -143,7 +153,7 @@ impl Server {
             role: claims.as_ref().map_or(Role::User, |c| c.role),
             allowed_rooms: claims.as_ref().and_then(|c| c.rooms.as_deref()),
         };
-        self.with_hub(|hub, net, now| hub.open(key, conn_id, params, now, net));
+        self.with_hub(|hub, net, now| hub.open(ConnKey(key), conn_id, params, now, net));
     }
 
     /// Once a second: the hub's throttled and expiring work.
@@ -154,7 +164,7 @@ impl Server {
     /// Connections whose queues drained under `drop_threshold` hear what they missed.
     pub(super) fn report_drained(&mut self, keys: &[usize]) {
         for &key in keys {
-            self.with_hub(|hub, net, _| hub.on_drained(key, net));
+            self.with_hub(|hub, net, _| hub.on_drained(ConnKey(key), net));
         }
     }
 }

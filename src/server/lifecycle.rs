@@ -5,6 +5,7 @@
 use super::conn::{self, Phase};
 use super::{ms, Reason, Server};
 use crate::proto::session::Session;
+use crate::room::ConnKey;
 use std::rc::Rc;
 
 impl Server {
@@ -46,7 +47,7 @@ impl Server {
     /// delivery never count a connection that takes no more messages.
     pub(super) fn leave_hub(&mut self, key: usize) {
         if self.conns.get(key).and_then(|c| c.endpoint) == Some(conn::Endpoint::Room) {
-            self.with_hub(|hub, net, now| hub.close(key, now, net));
+            self.with_hub(|hub, net, now| hub.close(ConnKey(key), now, net));
         }
     }
 

@@ -116,7 +116,7 @@ pub struct Server {
     /// What every WebSocket session shares (limits, timeouts, the ping frame).
     session_cfg: SessionConfig,
     hub: Hub,
-    closes: Vec<(usize, u16, String)>,
+    closes: Vec<(usize, hubnet::CloseRequest)>,
     drained: Vec<usize>,
     next_hub_tick_ms: u64,
     /// The counters.

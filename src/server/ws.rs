@@ -7,6 +7,7 @@ use super::{Reason, Server};
 use crate::proto::frame::{encode_frame, OpCode};
 use crate::proto::session::{CloseCause, Event};
 use crate::proto::CloseCode;
+use crate::room::ConnKey;
 use std::rc::Rc;
 
 impl Server {
@@ -79,11 +80,11 @@ impl Server {
             }
             Some(Endpoint::Room) => match std::str::from_utf8(payload) {
                 Ok(text) if opcode == OpCode::Text => {
-                    self.with_hub(|hub, net, now| hub.handle_text(key, text, now, net))
+                    self.with_hub(|hub, net, now| hub.handle_text(ConnKey(key), text, now, net))
                 }
                 _ => self.send(
                     key,
-                    crate::room::json::error("bad_json", "messages are JSON text frames", None),
+                    crate::room::protocol::error("bad_json", "messages are JSON text frames", None),
                 ),
             },
             None => return false,

@@ -4,8 +4,8 @@
 
 use roomcast::config::Config;
 use roomcast::proto::frame::{encode_frame, OpCode};
-use roomcast::proto::fuzzing::Event;
-use roomcast::proto::{Decoder, Role};
+use roomcast::proto::fuzzing::Decoded;
+use roomcast::proto::{Decoder, Side};
 use roomcast::server::{Server, ShutdownHandle};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -83,7 +83,7 @@ impl Raw {
         stream.set_nodelay(true).unwrap();
         Raw {
             stream,
-            decoder: Decoder::new(Role::Client, 64 << 20),
+            decoder: Decoder::new(Side::Client, 64 << 20),
             buf: Vec::new(),
         }
     }
@@ -153,14 +153,14 @@ impl Raw {
     }
 
     /// The next frame event from the server; `None` on EOF or reset.
-    pub fn next_event(&mut self) -> Option<Event> {
+    pub fn next_event(&mut self) -> Option<Decoded> {
         loop {
             let mut pos = 0;
             let mut data = std::mem::take(&mut self.buf);
             let ev = match self.decoder.next_message(&mut data, &mut pos) {
-                Ok(Some(m)) => Some(Event::from(m)),
+                Ok(Some(m)) => Some(Decoded::from(m)),
                 Ok(None) => None,
-                Err(e) => Some(Event::Error(e)),
+                Err(e) => Some(Decoded::Error(e)),
             };
             data.drain(..pos);
             self.buf = data;
@@ -177,7 +177,7 @@ impl Raw {
     pub fn expect_close(&mut self) -> Option<u16> {
         loop {
             match self.next_event() {
-                Some(Event::Close(code, _)) => return code,
+                Some(Decoded::Close(code, _)) => return code,
                 Some(_) => continue,
                 None => panic!("connection ended without a close frame"),
             }

@@ -5,7 +5,7 @@
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use roomcast::proto::frame::{encode_frame_into, OpCode};
-use roomcast::proto::{Decoder, Message, Role};
+use roomcast::proto::{Decoder, Message, Side};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
@@ -117,7 +117,7 @@ impl Conn {
         Ok(Conn {
             sock,
             state: State::Connecting,
-            decoder: Decoder::new(Role::Client, 64 << 20),
+            decoder: Decoder::new(Side::Client, 64 << 20),
             head: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -209,7 +209,7 @@ impl Conn {
                 on(self, Input::Opened);
                 data = &mut owned;
             }
-            let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(Role::Client, 0));
+            let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(Side::Client, 0));
             let mut pos = 0;
             loop {
                 match decoder.next_message(data, &mut pos) {

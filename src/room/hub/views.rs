@@ -1,27 +1,28 @@
 //! What the HTTP API reads and does (SPEC §1 `/api/*`), as JSON text: the
 //! server only routes and checks the key.
 
-use super::hub::{valid_name, Hub};
-use super::json::quote;
-use super::rooms::Room;
-use super::{Net, Now};
+use super::Hub;
+use crate::ids::valid_name;
+use crate::room::protocol::quote;
+use crate::room::{Net, Now};
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 impl Hub {
     /// `{"rooms":[{"room","online","connections","seq"}]}`.
-    pub fn rooms_json(&self) -> String {
+    pub fn rooms_json(&mut self, now: Now) -> String {
         let mut out = String::from("{\"rooms\":[");
         for (i, (_, room)) in self.rooms.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
+            let seq = self.engine.room_info(room.name(), now).seq;
             let _ = write!(
                 out,
-                "{{\"room\":{},\"online\":{},\"connections\":{},\"seq\":{}}}",
-                room.name_json,
+                "{{\"room\":{},\"online\":{},\"connections\":{},\"seq\":{seq}}}",
+                room.name_json(),
                 room.online(),
-                room.members.len(),
-                room.seq
+                room.members().len(),
             );
         }
         out.push_str("]}");
@@ -29,28 +30,29 @@ impl Hub {
     }
 
     /// The detail of one room, `None` if there is no such room.
-    pub fn room_json(&self, name: &str) -> Option<String> {
-        let room = self.room_named(name)?;
+    pub fn room_json(&mut self, name: &str, now: Now) -> Option<String> {
+        let room = self.rooms.get(self.rooms.find(name)?)?;
         let mut users = String::from("[");
-        for (i, (uid, conns)) in room.users.iter().enumerate() {
+        for (i, (uid, conns)) in room.users().enumerate() {
             if i > 0 {
                 users.push(',');
             }
             let user = self
                 .users
-                .get(*uid)
+                .get(uid)
                 .map_or_else(|| "\"\"".into(), |u| u.name_json());
             let _ = write!(users, "{{\"user\":{user},\"connections\":{conns}}}");
         }
         users.push(']');
+        let info = self.engine.room_info(room.name(), now);
         Some(format!(
             "{{\"room\":{},\"online\":{},\"connections\":{},\"seq\":{},\"epoch\":{},\"history\":{},\"users\":{users}}}",
-            room.name_json,
+            room.name_json(),
             room.online(),
-            room.members.len(),
-            room.seq,
-            quote(&room.epoch),
-            room.history.len()
+            room.members().len(),
+            info.seq,
+            quote(&info.epoch),
+            info.stored
         ))
     }
 
@@ -61,19 +63,12 @@ impl Hub {
         since: Option<u64>,
         limit: Option<u64>,
     ) -> Option<String> {
-        let rid = *self.room_index.get(name)?;
-        let room = self.rooms.get(rid)?;
+        let room = self.rooms.get(self.rooms.find(name)?)?;
         Some(format!(
             "{{\"room\":{},\"messages\":{}}}",
-            room.name_json,
-            self.messages_array(rid, since, limit)
+            room.name_json(),
+            self.messages_array(room.name(), since, limit)
         ))
-    }
-
-    fn room_named(&self, name: &str) -> Option<&Room> {
-        self.room_index
-            .get(name)
-            .and_then(|rid| self.rooms.get(*rid))
     }
 
     /// `POST /api/publish` to a room: a chat from `system` (the room is
@@ -89,8 +84,9 @@ impl Hub {
         if !valid_name(name) {
             return None;
         }
-        let rid = self.room_entry(name, now);
-        Some(self.publish_chat(rid, "\"system\"", "system".into(), data, now, net))
+        let rid = self.rooms.entry(name, now.mono_ms);
+        let system: Rc<str> = Rc::from("system");
+        self.publish_chat(rid, "\"system\"", &system, data, now, net)
     }
 
     /// The same event a client's `broadcast` sends, from `system`.
@@ -107,18 +103,5 @@ impl Hub {
         net: &mut impl Net,
     ) -> Option<(usize, bool)> {
         valid_name(user).then(|| self.send_private("\"system\"", user, data, now, net))
-    }
-
-    /// An `error`-free ack for the API's JSON answers.
-    pub fn ack_json(fields: &[(&str, u64)]) -> String {
-        let mut e = String::from("{");
-        for (i, (k, v)) in fields.iter().enumerate() {
-            if i > 0 {
-                e.push(',');
-            }
-            let _ = write!(e, "\"{k}\":{v}");
-        }
-        e.push('}');
-        e
     }
 }

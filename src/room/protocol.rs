@@ -1,11 +1,12 @@
-//! JSON in and out: client requests borrowed from the frame they came in,
-//! and server events written straight into a frame buffer (no `Value`
-//! trees; `data` is copied byte for byte, never re-serialized).
+//! The protocol's JSON in and out: client requests borrowed from the frame
+//! they came in, and server events written straight into a frame buffer (no
+//! `Value` trees; `data` is copied byte for byte, never re-serialized).
 
 use crate::proto::frame::{encode_header, OpCode, MAX_HEADER_LEN};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::rc::Rc;
 
 /// A client request: every field any request type may carry. Which ones
@@ -81,19 +82,19 @@ pub fn parse_request(text: &str) -> Result<Request<'_>, ParseError> {
 /// filled in front of the JSON when it is finished, so the bytes are
 /// written once and shared by every recipient.
 #[derive(Debug)]
-pub struct Event {
+pub struct JsonFrame {
     buf: Vec<u8>,
 }
 
-impl Event {
+impl JsonFrame {
     /// Start `{"type":"<kind>"`.
-    pub fn new(kind: &str) -> Event {
+    pub fn new(kind: &str) -> JsonFrame {
         let mut buf = Vec::with_capacity(128);
         buf.resize(MAX_HEADER_LEN, 0);
         buf.extend_from_slice(b"{\"type\":\"");
         buf.extend_from_slice(kind.as_bytes());
         buf.push(b'"');
-        Event { buf }
+        JsonFrame { buf }
     }
 
     fn key(&mut self, key: &str) {
@@ -103,33 +104,33 @@ impl Event {
     }
 
     /// `,"key":<json>` with `json` already valid JSON.
-    pub fn raw(mut self, key: &str, json: &str) -> Event {
+    pub fn raw(mut self, key: &str, json: &str) -> JsonFrame {
         self.key(key);
         self.buf.extend_from_slice(json.as_bytes());
         self
     }
 
     /// `,"key":"<escaped s>"`.
-    pub fn str(mut self, key: &str, s: &str) -> Event {
+    pub fn str(mut self, key: &str, s: &str) -> JsonFrame {
         self.key(key);
         write_str(&mut self.buf, s);
         self
     }
 
     /// `,"key":n`.
-    pub fn num(mut self, key: &str, n: u64) -> Event {
+    pub fn num(mut self, key: &str, n: u64) -> JsonFrame {
         self.key(key);
-        self.buf.extend_from_slice(itoa(n).as_bytes());
+        let _ = write!(self.buf, "{n}");
         self
     }
 
     /// `,"key":true|false`.
-    pub fn bool(self, key: &str, b: bool) -> Event {
+    pub fn bool(self, key: &str, b: bool) -> JsonFrame {
         self.raw(key, if b { "true" } else { "false" })
     }
 
     /// `,"id":<id>` if the request had one.
-    pub fn id(self, id: Option<&RawValue>) -> Event {
+    pub fn id(self, id: Option<&RawValue>) -> JsonFrame {
         match id {
             Some(id) => self.raw("id", id.get()),
             None => self,
@@ -168,13 +169,9 @@ pub fn quote(s: &str) -> Box<str> {
     String::from_utf8(out).unwrap_or_default().into_boxed_str()
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
-}
-
 /// An `error` event (SPEC §2).
 pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
-    Event::new("error")
+    JsonFrame::new("error")
         .str("code", code)
         .str("reason", reason)
         .id(id)
@@ -185,20 +182,20 @@ pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::proto::fuzzing::{decode_all, Event as Ev};
-    use crate::proto::Role;
+    use crate::proto::fuzzing::{decode_all, Decoded as Ev};
+    use crate::proto::Side;
 
     #[test]
     fn events_are_framed_json() {
         let big = "x".repeat(300);
         for s in ["a\"b", big.as_str()] {
-            let frame = Event::new("chat")
+            let frame = JsonFrame::new("chat")
                 .str("room", s)
                 .num("seq", 7)
                 .raw("data", "{\"k\":[1,2]}")
                 .bool("ok", true)
                 .finish();
-            let events = decode_all(Role::Client, 1 << 20, &frame);
+            let events = decode_all(Side::Client, 1 << 20, &frame);
             let Ev::Text(text) = &events[0] else {
                 panic!("{events:?}")
             };

@@ -1,0 +1,362 @@
+//! The client requests of SPEC §2, one function each, and the room chat hot
+//! path: a chat is numbered and framed once by the engine, and the same
+//! `Rc<[u8]>` goes into every member's queue.
+
+use super::{Hub, Join};
+use crate::auth::Role;
+use crate::ids::valid_name;
+use crate::proto::CloseCode;
+use crate::room::engine::{Publication, RetractError};
+use crate::room::policy::Rate;
+use crate::room::protocol::{self, JsonFrame, ParseError, Request};
+use crate::room::{ConnKey, Net, Now, RoomId};
+use serde_json::value::RawValue;
+use std::rc::Rc;
+
+type Id<'a> = Option<&'a RawValue>;
+
+impl Hub {
+    /// One text message from connection `key`.
+    pub fn handle_text(&mut self, key: ConnKey, text: &str, now: Now, net: &mut impl Net) {
+        let req = match protocol::parse_request(text) {
+            Ok(req) => req,
+            Err(ParseError::BadJson) => {
+                return net.send(
+                    key,
+                    &protocol::error("bad_json", "message is not JSON", None),
+                )
+            }
+            Err(ParseError::BadRequest) => {
+                let e = protocol::error("bad_request", "not a valid request object", None);
+                return net.send(key, &e);
+            }
+        };
+        let id = req.id;
+        let rate = self.cfg.rate();
+        match self
+            .clients
+            .get_mut(key)
+            .map(|c| c.bucket.take(rate, now.mono_ms))
+        {
+            Some(Rate::Allowed) | None => {}
+            Some(Rate::Refused) => {
+                return net.send(
+                    key,
+                    &protocol::error("rate_limited", "too many requests", id),
+                )
+            }
+            Some(Rate::Abusive) => {
+                net.send(
+                    key,
+                    &protocol::error("rate_limited", "too many requests", id),
+                );
+                return net.close(key, CloseCode::POLICY, "rate limit abuse");
+            }
+        }
+        self.dispatch(key, &req, now, net);
+    }
+
+    fn dispatch(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
+        let id = req.id;
+        match req.kind.as_deref() {
+            Some("join") => match req.room.as_deref() {
+                Some(room) => {
+                    let join = Join {
+                        room,
+                        since: req.since,
+                        epoch: req.epoch.as_deref(),
+                        id,
+                    };
+                    self.join(key, join, now, net)
+                }
+                None => net.send(key, &protocol::error("bad_request", "join needs room", id)),
+            },
+            Some("leave") => self.cmd_leave(key, req, now, net),
+            Some("chat") => self.cmd_chat(key, req, now, net),
+            Some("private") => self.cmd_private(key, req, now, net),
+            Some("heartbeat") => {
+                let ack = JsonFrame::new("heartbeat_ack")
+                    .num("ts", now.wall_ms)
+                    .id(id);
+                net.send(key, &ack.finish())
+            }
+            Some("history") => self.cmd_history(key, req, net),
+            Some("presence") => self.cmd_presence(key, req, net),
+            Some("retract") => self.cmd_retract(key, req, net),
+            Some("kick") => self.cmd_kick(key, req, now, net),
+            Some("mute") => self.cmd_mute(key, req, now, net),
+            Some("broadcast") => self.cmd_broadcast(key, req, now, net),
+            Some(_) => net.send(
+                key,
+                &protocol::error("unknown_type", "unknown message type", id),
+            ),
+            None => net.send(key, &protocol::error("bad_request", "missing type", id)),
+        }
+    }
+
+    /// The room a request is about: named, or the connection's only room.
+    /// Errors are sent; `None` then.
+    fn member_room(
+        &self,
+        key: ConnKey,
+        room: Option<&str>,
+        id: Id<'_>,
+        net: &mut impl Net,
+    ) -> Option<RoomId> {
+        let named = match room {
+            Some(name) => match self.rooms.find(name) {
+                Some(rid) => Some(rid),
+                None => {
+                    let e = protocol::error("not_in_room", "not a member of that room", id);
+                    net.send(key, &e);
+                    return None;
+                }
+            },
+            None => None,
+        };
+        match self.clients.room_of(key, named) {
+            Ok(rid) => Some(rid),
+            Err(true) => {
+                let e =
+                    protocol::error("bad_request", "room is required in more than one room", id);
+                net.send(key, &e);
+                None
+            }
+            Err(false) => {
+                let e = protocol::error("not_in_room", "not a member of that room", id);
+                net.send(key, &e);
+                None
+            }
+        }
+    }
+
+    /// A request that names its room: the room, or `bad_request` sent.
+    fn named_room(
+        &self,
+        key: ConnKey,
+        req: &Request<'_>,
+        why: &str,
+        net: &mut impl Net,
+    ) -> Option<RoomId> {
+        match req.room.as_deref() {
+            Some(name) => self.member_room(key, Some(name), req.id, net),
+            None => {
+                net.send(key, &protocol::error("bad_request", why, req.id));
+                None
+            }
+        }
+    }
+
+    fn cmd_leave(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
+        let Some(rid) = self.named_room(key, req, "leave needs room", net) else {
+            return;
+        };
+        let left = self.rooms.get(rid).map(|r| {
+            JsonFrame::new("left")
+                .raw("room", r.name_json())
+                .id(req.id)
+                .finish()
+        });
+        self.leave_room(key, rid, now, net);
+        if let Some(frame) = left {
+            net.send(key, &frame);
+        }
+    }
+
+    fn cmd_chat(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
+        let Some(rid) = self.member_room(key, req.room.as_deref(), req.id, net) else {
+            return;
+        };
+        let Some(data) = req.data else {
+            return net.send(
+                key,
+                &protocol::error("bad_request", "chat needs data", req.id),
+            );
+        };
+        let (Some(user), Some(room)) = (self.user_of(key), self.rooms.get(rid)) else {
+            return;
+        };
+        let (from_json, author) = (user.name_json(), user.name().clone());
+        if self.engine.is_muted(&author, room.name(), now) {
+            let e = protocol::error("muted", "you are muted in this room", req.id);
+            return net.send(key, &e);
+        }
+        self.publish_chat(rid, &from_json, &author, data.get(), now, net);
+    }
+
+    /// Number, frame, store and deliver one room chat; (deliveries, seq)
+    /// once the engine completed it (the memory engine: at once).
+    pub(super) fn publish_chat(
+        &mut self,
+        rid: RoomId,
+        from_json: &str,
+        author: &Rc<str>,
+        data: &str,
+        now: Now,
+        net: &mut impl Net,
+    ) -> Option<(usize, u64)> {
+        let room = self.rooms.get(rid)?;
+        let publication = Publication {
+            room: room.name(),
+            room_json: room.name_json(),
+            author,
+            from_json,
+            data,
+        };
+        self.engine.publish(publication, now);
+        self.deliver_completions(net)
+    }
+
+    fn cmd_private(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
+        let (Some(to), Some(data)) = (req.to.as_deref(), req.data) else {
+            let e = protocol::error("bad_request", "private needs to and data", req.id);
+            return net.send(key, &e);
+        };
+        if !valid_name(to) {
+            let e = protocol::error("bad_request", "bad user id in to", req.id);
+            return net.send(key, &e);
+        }
+        let Some(from) = self.user_of(key).map(|u| u.name_json()) else {
+            return;
+        };
+        let (delivered, stored) = self.send_private(&from, to, data.get(), now, net);
+        let ack = JsonFrame::new("ack")
+            .num("delivered", delivered as u64)
+            .bool("stored", stored)
+            .id(req.id)
+            .finish();
+        net.send(key, &ack);
+    }
+
+    /// A `private` to every connection of `to`, or stored if `to` is offline.
+    /// Returns (connections delivered to, stored).
+    pub fn send_private(
+        &mut self,
+        from_json: &str,
+        to: &str,
+        data: &str,
+        now: Now,
+        net: &mut impl Net,
+    ) -> (usize, bool) {
+        let frame = JsonFrame::new("private")
+            .raw("from", from_json)
+            .str("to", to)
+            .raw("data", data)
+            .num("ts", now.wall_ms)
+            .finish();
+        let conns = self.users.conns_of(to);
+        if !conns.is_empty() {
+            for &conn in conns {
+                net.send(conn, &frame);
+            }
+            return (conns.len(), false);
+        }
+        (0, self.engine.store_offline(to, frame, now))
+    }
+
+    fn cmd_history(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
+        let Some(rid) = self.named_room(key, req, "history needs room", net) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(rid) else {
+            return;
+        };
+        let messages = self.messages_array(room.name(), req.since, req.limit);
+        let frame = JsonFrame::new("history")
+            .raw("room", room.name_json())
+            .raw("messages", &messages)
+            .id(req.id)
+            .finish();
+        net.send(key, &frame);
+    }
+
+    /// The stored chat messages as a JSON array: with `since`, the first
+    /// `limit` after it; without, the last `limit` (default all).
+    pub(super) fn messages_array(
+        &self,
+        room: &str,
+        since: Option<u64>,
+        limit: Option<u64>,
+    ) -> String {
+        let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let picked = self.engine.messages(room, since, limit);
+        let mut out =
+            String::with_capacity(2 + picked.iter().map(|m| m.json().len() + 1).sum::<usize>());
+        out.push('[');
+        for (i, m) in picked.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(m.json());
+        }
+        out.push(']');
+        out
+    }
+
+    fn cmd_presence(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
+        let Some(rid) = self.named_room(key, req, "presence needs room", net) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(rid) else {
+            return;
+        };
+        let mut users = String::from("[");
+        for (i, (uid, _)) in room.users().enumerate() {
+            if i > 0 {
+                users.push(',');
+            }
+            match self.users.get(uid) {
+                Some(u) => users.push_str(&u.name_json()),
+                None => users.push_str("\"\""),
+            }
+        }
+        users.push(']');
+        let frame = JsonFrame::new("presence")
+            .raw("room", room.name_json())
+            .num("online", room.online() as u64)
+            .raw("users", &users)
+            .id(req.id)
+            .finish();
+        net.send(key, &frame);
+    }
+
+    fn cmd_retract(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
+        let Some(seq) = req.seq else {
+            let e = protocol::error("bad_request", "retract needs room and seq", req.id);
+            return net.send(key, &e);
+        };
+        let Some(rid) = self.named_room(key, req, "retract needs room and seq", net) else {
+            return;
+        };
+        let (Some(me), Some(room)) = (self.clients.get(key), self.rooms.get(rid)) else {
+            return;
+        };
+        let Some(me) = self.users.get(me.user) else {
+            return;
+        };
+        // SPEC §2: the author, or a moderator or admin.
+        let moderator = self.role_of(key) >= Role::Moderator;
+        let refusal = match self.engine.retract(room.name(), seq, me.name(), moderator) {
+            Ok(()) => return self.announce_retract(rid, seq, net),
+            Err(RetractError::NotFound) => ("bad_request", "no such message in history"),
+            Err(RetractError::NotAuthor) => {
+                ("forbidden", "only the author or a moderator may retract")
+            }
+        };
+        net.send(key, &protocol::error(refusal.0, refusal.1, req.id));
+    }
+
+    /// Members of `rid` get `retracted` for `seq`.
+    fn announce_retract(&self, rid: RoomId, seq: u64, net: &mut impl Net) {
+        let Some(room) = self.rooms.get(rid) else {
+            return;
+        };
+        let frame = JsonFrame::new("retracted")
+            .raw("room", room.name_json())
+            .num("seq", seq)
+            .finish();
+        for &member in room.members() {
+            net.send(member, &frame);
+        }
+    }
+}

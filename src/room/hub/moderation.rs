@@ -1,0 +1,188 @@
+//! Roles and moderation (SPEC §2 role-only messages, §3): kick with bans,
+//! mute, broadcast. Bans and mutes are kept by the engine.
+
+use super::Hub;
+use crate::auth::Role;
+use crate::room::protocol::{self, JsonFrame, Request};
+use crate::room::{ConnKey, Net, Now};
+use serde_json::value::RawValue;
+
+/// A kick: whom, where, why, and for how long they stay out.
+#[derive(Debug, Clone, Copy)]
+pub struct Kick<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// Only their connections in this room (all, if `None`).
+    pub room: Option<&'a str>,
+    /// Told to them in `force_disconnect`.
+    pub reason: Option<&'a str>,
+    /// Keep them out (of the room, or of the server) this long.
+    pub ban_seconds: Option<f64>,
+}
+
+impl Hub {
+    pub(super) fn role_of(&self, key: ConnKey) -> Role {
+        self.clients.get(key).map_or(Role::User, |c| c.role)
+    }
+
+    /// Whether `key` has at least `role`; if not, it gets `forbidden` (`why`).
+    fn has_role(
+        &self,
+        key: ConnKey,
+        role: Role,
+        why: &str,
+        id: Option<&RawValue>,
+        net: &mut impl Net,
+    ) -> bool {
+        let ok = self.role_of(key) >= role;
+        if !ok {
+            net.send(key, &protocol::error("forbidden", why, id));
+        }
+        ok
+    }
+
+    /// `kick` from a moderator (SPEC §2).
+    pub(super) fn cmd_kick(
+        &mut self,
+        key: ConnKey,
+        req: &Request<'_>,
+        now: Now,
+        net: &mut impl Net,
+    ) {
+        if !self.has_role(
+            key,
+            Role::Moderator,
+            "kick needs role moderator",
+            req.id,
+            net,
+        ) {
+            return;
+        }
+        let Some(user) = req.user.as_deref() else {
+            return net.send(
+                key,
+                &protocol::error("bad_request", "kick needs user", req.id),
+            );
+        };
+        let kick = Kick {
+            user,
+            room: req.room.as_deref(),
+            reason: req.reason.as_deref(),
+            ban_seconds: req.ban_seconds,
+        };
+        let kicked = self.kick(kick, now, net);
+        let ack = JsonFrame::new("ack")
+            .num("kicked", kicked as u64)
+            .id(req.id);
+        net.send(key, &ack.finish());
+    }
+
+    /// Every connection of the user (in the room, if given) gets
+    /// `force_disconnect` and close 4001; `ban_seconds` keeps it out.
+    /// Returns how many connections were kicked.
+    pub fn kick(&mut self, kick: Kick<'_>, now: Now, net: &mut impl Net) -> usize {
+        let rid = kick.room.and_then(|r| self.rooms.find(r));
+        let targets: Vec<ConnKey> = self
+            .users
+            .conns_of(kick.user)
+            .iter()
+            .copied()
+            .filter(|k| match (kick.room, rid) {
+                (None, _) => true,
+                (Some(_), Some(rid)) => self
+                    .clients
+                    .get(*k)
+                    .is_some_and(|c| c.membership(rid).is_some()),
+                (Some(_), None) => false,
+            })
+            .collect();
+        for &conn in &targets {
+            self.force_out(conn, kick.reason.unwrap_or("kicked"), now, net);
+        }
+        if let Some(secs) = kick.ban_seconds.filter(|s| s.is_finite() && *s > 0.0) {
+            let until = now.mono_ms.saturating_add((secs * 1000.0) as u64);
+            self.engine.ban(kick.user, kick.room, until);
+        }
+        targets.len()
+    }
+
+    /// `mute` from a moderator.
+    pub(super) fn cmd_mute(
+        &mut self,
+        key: ConnKey,
+        req: &Request<'_>,
+        now: Now,
+        net: &mut impl Net,
+    ) {
+        if !self.has_role(
+            key,
+            Role::Moderator,
+            "mute needs role moderator",
+            req.id,
+            net,
+        ) {
+            return;
+        }
+        let (Some(user), Some(room), Some(secs)) =
+            (req.user.as_deref(), req.room.as_deref(), req.seconds)
+        else {
+            let e = protocol::error("bad_request", "mute needs user, room and seconds", req.id);
+            return net.send(key, &e);
+        };
+        if !self.mute(user, room, secs, now) {
+            let e = protocol::error("bad_request", "seconds must be positive", req.id);
+            return net.send(key, &e);
+        }
+        net.send(key, &JsonFrame::new("ack").id(req.id).finish());
+    }
+
+    /// Refuse `user`'s chat in `room` for `seconds`.
+    pub fn mute(&mut self, user: &str, room: &str, seconds: f64, now: Now) -> bool {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return false;
+        }
+        let until = now.mono_ms.saturating_add((seconds * 1000.0) as u64);
+        self.engine.mute(user, room, until);
+        true
+    }
+
+    /// `broadcast` from an admin.
+    pub(super) fn cmd_broadcast(
+        &mut self,
+        key: ConnKey,
+        req: &Request<'_>,
+        now: Now,
+        net: &mut impl Net,
+    ) {
+        if !self.has_role(key, Role::Admin, "broadcast needs role admin", req.id, net) {
+            return;
+        }
+        let Some(data) = req.data else {
+            let e = protocol::error("bad_request", "broadcast needs data", req.id);
+            return net.send(key, &e);
+        };
+        let Some(from) = self.user_of(key).map(|u| u.name_json()) else {
+            return;
+        };
+        self.broadcast(&from, data.get(), now, net);
+    }
+
+    /// `{"type":"broadcast"}` to every connection; returns how many.
+    pub fn broadcast(
+        &mut self,
+        from_json: &str,
+        data: &str,
+        now: Now,
+        net: &mut impl Net,
+    ) -> usize {
+        let frame = JsonFrame::new("broadcast")
+            .raw("from", from_json)
+            .raw("data", data)
+            .num("ts", now.wall_ms)
+            .finish();
+        for (key, _) in self.clients.iter() {
+            net.send(key, &frame);
+        }
+        self.clients.len()
+    }
+}
