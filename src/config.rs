@@ -248,7 +248,13 @@ impl Cli {
         if let Some(v) = self.rate_limit_burst {
             cfg.rate_limit.burst = v;
         }
-        // Secrets: the environment wins over the file; a flag wins over both.
+        self.apply_secrets(&mut cfg);
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Secrets: the environment wins over the file; a flag wins over both.
+    fn apply_secrets(&self, cfg: &mut Config) {
         for (var, slot, flag) in [
             (
                 "ROOMCAST_AUTH_SECRET",
@@ -264,8 +270,6 @@ impl Cli {
                 *slot = Some(v.clone());
             }
         }
-        cfg.validate()?;
-        Ok(cfg)
     }
 }
 
@@ -290,10 +294,6 @@ impl Config {
 
     /// Check every value; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        let bad = |key: &str, why: &str| Err(format!("bad value for {key}: {why}"));
-        if self.listen.parse::<SocketAddr>().is_err() {
-            return bad("listen", "expected an address like 127.0.0.1:8080");
-        }
         for (key, v) in [
             ("handshake_timeout", self.handshake_timeout),
             ("ping_interval", self.ping_interval),
@@ -303,59 +303,36 @@ impl Config {
             ("offline_ttl", self.offline_ttl),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
-                return bad(key, "expected a positive number of seconds");
+                return Err(format!(
+                    "bad value for {key}: expected a positive number of seconds"
+                ));
             }
         }
-        if self.ping_timeout <= self.ping_interval {
-            return bad("ping_timeout", "must be longer than ping_interval");
+        let rate = self.rate_limit;
+        // (broken, key, why), in the order they are reported.
+        #[rustfmt::skip]
+        let checks = [
+            (self.listen.parse::<SocketAddr>().is_err(), "listen", "expected an address like 127.0.0.1:8080"),
+            (self.ping_timeout <= self.ping_interval, "ping_timeout", "must be longer than ping_interval"),
+            (self.max_connections == 0, "max_connections", "must be at least 1"),
+            (!(125..=1 << 30).contains(&self.max_message_size), "max_message_size", "expected 125 bytes to 1 GiB"),
+            (self.max_backpressure > 1 << 31, "max_backpressure", "at most 2 GiB"),
+            // One message must fit in a queue, or echoing it would close the connection.
+            (self.max_backpressure < self.max_message_size, "max_backpressure", "must be at least max_message_size"),
+            (self.drop_threshold == 0 || self.drop_threshold > self.max_backpressure, "drop_threshold", "must be positive and at most max_backpressure"),
+            (self.max_rooms_per_connection == 0, "max_rooms_per_connection", "must be at least 1"),
+            (self.max_connections_per_user == 0, "max_connections_per_user", "must be at least 1"),
+            (!(rate.per_sec.is_finite() && rate.per_sec >= 0.0), "rate_limit.per_sec", "expected a number >= 0"),
+            (rate.per_sec > 0.0 && rate.burst == 0, "rate_limit.burst", "must be at least 1"),
+            (self.auth == AuthMode::Hmac && self.auth_secret.as_deref().is_none_or(str::is_empty), "auth_secret", "auth = \"hmac\" needs auth_secret (or ROOMCAST_AUTH_SECRET)"),
+            (self.api_key.as_deref() == Some(""), "api_key", "must not be empty"),
+            (self.history_size > 1_000_000, "history_size", "at most 1000000"),
+            (self.offline_queue > 1_000_000, "offline_queue", "at most 1000000"),
+        ];
+        match checks.iter().find(|(broken, _, _)| *broken) {
+            Some((_, key, why)) => Err(format!("bad value for {key}: {why}")),
+            None => Ok(()),
         }
-        if self.max_connections == 0 {
-            return bad("max_connections", "must be at least 1");
-        }
-        if !(125..=1 << 30).contains(&self.max_message_size) {
-            return bad("max_message_size", "expected 125 bytes to 1 GiB");
-        }
-        if self.max_backpressure > 1 << 31 {
-            return bad("max_backpressure", "at most 2 GiB");
-        }
-        // One message must fit in a queue, or echoing it would close the connection.
-        if self.max_backpressure < self.max_message_size {
-            return bad("max_backpressure", "must be at least max_message_size");
-        }
-        if self.drop_threshold == 0 || self.drop_threshold > self.max_backpressure {
-            return bad(
-                "drop_threshold",
-                "must be positive and at most max_backpressure",
-            );
-        }
-        if self.max_rooms_per_connection == 0 {
-            return bad("max_rooms_per_connection", "must be at least 1");
-        }
-        if self.max_connections_per_user == 0 {
-            return bad("max_connections_per_user", "must be at least 1");
-        }
-        if !(self.rate_limit.per_sec.is_finite() && self.rate_limit.per_sec >= 0.0) {
-            return bad("rate_limit.per_sec", "expected a number >= 0");
-        }
-        if self.rate_limit.per_sec > 0.0 && self.rate_limit.burst == 0 {
-            return bad("rate_limit.burst", "must be at least 1");
-        }
-        if self.auth == AuthMode::Hmac && self.auth_secret.as_deref().is_none_or(str::is_empty) {
-            return bad(
-                "auth_secret",
-                "auth = \"hmac\" needs auth_secret (or ROOMCAST_AUTH_SECRET)",
-            );
-        }
-        if self.api_key.as_deref() == Some("") {
-            return bad("api_key", "must not be empty");
-        }
-        if self.history_size > 1_000_000 {
-            return bad("history_size", "at most 1000000");
-        }
-        if self.offline_queue > 1_000_000 {
-            return bad("offline_queue", "at most 1000000");
-        }
-        Ok(())
     }
 
     /// The listen address (valid after `validate`).
@@ -372,57 +349,5 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_round_trip_through_toml() {
-        let cfg = Config::default();
-        assert_eq!(Config::from_toml(&cfg.to_toml()).unwrap(), cfg);
-    }
-
-    #[test]
-    fn bad_values_name_their_key() {
-        for (text, key) in [
-            ("listen = \"nowhere\"", "listen"),
-            ("max_connections = \"many\"", "max_connections"),
-            ("max_connections = 0", "max_connections"),
-            ("ping_timeout = 5", "ping_timeout"),
-            ("close_timeout = -1", "close_timeout"),
-            ("max_message_size = 3", "max_message_size"),
-            ("no_such_key = 1", "no_such_key"),
-            ("room_policy = \"shared\"", "room_policy"),
-            ("max_connections_per_user = 0", "max_connections_per_user"),
-            ("auth = \"hmac\"", "auth_secret"),
-            (
-                "rate_limit = { per_sec = -1, burst = 1 }",
-                "rate_limit.per_sec",
-            ),
-            (
-                "rate_limit = { per_sec = 1, burst = 1, extra = 2 }",
-                "extra",
-            ),
-        ] {
-            let err = Config::from_toml(text).unwrap_err();
-            assert!(err.contains(key), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn flags_override_the_file() {
-        let dir = std::env::temp_dir().join(format!("roomcast-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c.toml");
-        std::fs::write(&path, "max_connections = 5\nping_interval = 2\n").unwrap();
-        let cli = Cli::parse_from([
-            "roomcast",
-            "--config",
-            path.to_str().unwrap(),
-            "--max-connections",
-            "7",
-        ]);
-        let cfg = cli.load().unwrap();
-        assert_eq!((cfg.max_connections, cfg.ping_interval), (7, 2.0));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

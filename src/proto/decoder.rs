@@ -218,30 +218,8 @@ impl Decoder {
                 // after sending a Close frame." Nothing may follow it.
                 return Err(ProtocolError::DataAfterClose);
             }
-            let header = if self.head_len == 0 {
-                match parse_header(rest)? {
-                    Some((header, n)) => {
-                        *pos += n;
-                        header
-                    }
-                    None => {
-                        self.stash_header_bytes(input, pos);
-                        return Ok(None);
-                    }
-                }
-            } else {
-                self.stash_header_bytes(input, pos);
-                let stashed = self
-                    .head
-                    .get(..usize::from(self.head_len))
-                    .unwrap_or_default();
-                match parse_header(stashed)? {
-                    Some((header, _)) => {
-                        self.head_len = 0;
-                        header
-                    }
-                    None => return Ok(None),
-                }
+            let Some(header) = self.read_header(input, pos)? else {
+                return Ok(None);
             };
             self.check_sequence(&header)?;
             // Fast path: a whole message or control frame in the input.
@@ -266,6 +244,37 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// The next frame header: parsed in place when it is whole in the
+    /// input (the common case), else gathered in `self.head` across reads.
+    fn read_header(
+        &mut self,
+        input: &[u8],
+        pos: &mut usize,
+    ) -> Result<Option<FrameHeader>, ProtocolError> {
+        if self.head_len == 0 {
+            let rest = input.get(*pos..).unwrap_or_default();
+            return Ok(match parse_header(rest)? {
+                Some((header, n)) => {
+                    *pos += n;
+                    Some(header)
+                }
+                None => {
+                    self.stash_header_bytes(input, pos);
+                    None
+                }
+            });
+        }
+        self.stash_header_bytes(input, pos);
+        let stashed = self
+            .head
+            .get(..usize::from(self.head_len))
+            .unwrap_or_default();
+        Ok(parse_header(stashed)?.map(|(header, _)| {
+            self.head_len = 0;
+            header
+        }))
     }
 
     /// Copy header bytes from the input into `self.head`, no more than the

@@ -57,6 +57,85 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
     }
 }
 
+/// A `rooms_ops` run: the hub, what it said, and what the server would hold.
+struct Program {
+    hub: Hub,
+    net: RecordingNet,
+    open: HashSet<ConnKey>,
+    now: Now,
+}
+
+impl Program {
+    /// One operation: `op` picks what, `arg` the connection, user and room.
+    fn step(&mut self, op: u8, arg: u8) {
+        let users = ["ann", "bo", "cy", "di"];
+        let rooms = ["r0", "r1", "r2"];
+        let key = ConnKey(usize::from(arg % 8));
+        let user = users[usize::from(arg >> 3) % users.len()];
+        let room = rooms[usize::from(arg >> 5) % rooms.len()];
+        match op % 9 {
+            0 if !self.open.contains(&key) => {
+                let params = ConnectParams {
+                    user: Some(user),
+                    room: (arg & 0x80 != 0).then_some(room),
+                    ..ConnectParams::default()
+                };
+                if self
+                    .hub
+                    .open(key, u64::from(arg), params, self.now, &mut self.net)
+                {
+                    self.open.insert(key);
+                }
+            }
+            1 if self.open.contains(&key) => self.text(
+                key,
+                &format!(r#"{{"type":"join","room":"{room}","since":0}}"#),
+            ),
+            2 if self.open.contains(&key) => {
+                self.text(key, &format!(r#"{{"type":"leave","room":"{room}"}}"#))
+            }
+            3 if self.open.contains(&key) => {
+                self.hub.close(key, self.now, &mut self.net);
+                self.open.remove(&key);
+            }
+            4 if self.open.contains(&key) => self.text(
+                key,
+                &format!(r#"{{"type":"chat","room":"{room}","data":{arg}}}"#),
+            ),
+            5 if self.open.contains(&key) => self.text(
+                key,
+                &format!(r#"{{"type":"private","to":"{user}","data":1}}"#),
+            ),
+            6 => {
+                self.now.mono_ms += u64::from(arg) * 20;
+                self.hub.tick(self.now, &mut self.net);
+            }
+            7 => {
+                // Backpressure comes and goes.
+                if self.net.backlog.remove(&key).is_none() {
+                    self.net.backlog.insert(key, 1_000);
+                } else if self.net.watched.remove(&key) {
+                    self.hub.on_drained(key, &mut self.net);
+                }
+            }
+            8 if self.open.contains(&key) => self.text(
+                key,
+                &format!(r#"{{"type":"retract","room":"{room}","seq":{}}}"#, arg % 6),
+            ),
+            _ => {}
+        }
+        // The server removes every connection the hub asked to close.
+        for (closed, _) in std::mem::take(&mut self.net.closes) {
+            self.hub.close(closed, self.now, &mut self.net);
+            self.open.remove(&closed);
+        }
+    }
+
+    fn text(&mut self, key: ConnKey, text: &str) {
+        self.hub.handle_text(key, text, self.now, &mut self.net);
+    }
+}
+
 /// `rooms_ops`: run the program in `data`; panic if an invariant breaks.
 pub fn fuzz_rooms_ops(data: &[u8]) {
     let Some((&first, program)) = data.split_first() else {
@@ -67,94 +146,28 @@ pub fn fuzz_rooms_ops(data: &[u8]) {
     } else {
         RoomPolicy::Multi
     };
-    let mut hub = Hub::new(small_config(policy));
-    let mut net = RecordingNet::default();
-    let mut open: HashSet<ConnKey> = HashSet::new();
-    let mut now = Now {
-        mono_ms: 0,
-        wall_ms: 1_700_000_000_000,
+    let mut run = Program {
+        hub: Hub::new(small_config(policy)),
+        net: RecordingNet::default(),
+        open: HashSet::new(),
+        now: Now {
+            mono_ms: 0,
+            wall_ms: 1_700_000_000_000,
+        },
     };
-    let users = ["ann", "bo", "cy", "di"];
-    let rooms = ["r0", "r1", "r2"];
     for pair in program.chunks(2) {
         let (op, arg) = (
             pair.first().copied().unwrap_or(0),
             pair.get(1).copied().unwrap_or(0),
         );
-        let key = ConnKey(usize::from(arg % 8));
-        let user = users[usize::from(arg >> 3) % users.len()];
-        let room = rooms[usize::from(arg >> 5) % rooms.len()];
-        match op % 9 {
-            0 if !open.contains(&key) => {
-                let params = ConnectParams {
-                    user: Some(user),
-                    room: (arg & 0x80 != 0).then_some(room),
-                    ..ConnectParams::default()
-                };
-                if hub.open(key, u64::from(arg), params, now, &mut net) {
-                    open.insert(key);
-                }
-            }
-            1 if open.contains(&key) => hub.handle_text(
-                key,
-                &format!(r#"{{"type":"join","room":"{room}","since":0}}"#),
-                now,
-                &mut net,
-            ),
-            2 if open.contains(&key) => hub.handle_text(
-                key,
-                &format!(r#"{{"type":"leave","room":"{room}"}}"#),
-                now,
-                &mut net,
-            ),
-            3 if open.contains(&key) => {
-                hub.close(key, now, &mut net);
-                open.remove(&key);
-            }
-            4 if open.contains(&key) => hub.handle_text(
-                key,
-                &format!(r#"{{"type":"chat","room":"{room}","data":{arg}}}"#),
-                now,
-                &mut net,
-            ),
-            5 if open.contains(&key) => hub.handle_text(
-                key,
-                &format!(r#"{{"type":"private","to":"{user}","data":1}}"#),
-                now,
-                &mut net,
-            ),
-            6 => {
-                now.mono_ms += u64::from(arg) * 20;
-                hub.tick(now, &mut net);
-            }
-            7 => {
-                // Backpressure comes and goes.
-                if net.backlog.remove(&key).is_none() {
-                    net.backlog.insert(key, 1_000);
-                } else if net.watched.remove(&key) {
-                    hub.on_drained(key, &mut net);
-                }
-            }
-            8 if open.contains(&key) => hub.handle_text(
-                key,
-                &format!(r#"{{"type":"retract","room":"{room}","seq":{}}}"#, arg % 6),
-                now,
-                &mut net,
-            ),
-            _ => {}
-        }
-        // The server removes every connection the hub asked to close.
-        for (closed, _) in std::mem::take(&mut net.closes) {
-            hub.close(closed, now, &mut net);
-            open.remove(&closed);
-        }
-        if let Err(e) = hub.check_invariants() {
+        run.step(op, arg);
+        if let Err(e) = run.hub.check_invariants() {
             panic!("invariant broken after op {op} arg {arg}: {e}");
         }
         assert_eq!(
-            hub.client_count(),
-            open.len(),
-            "sessions and open connections disagree"
+            run.hub.client_count(),
+            run.open.len(),
+            "clients and open connections disagree"
         );
     }
 }

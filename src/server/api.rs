@@ -3,14 +3,11 @@
 
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
-use super::{Reason, Server};
+use super::Server;
 use crate::room::Kick;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
-
-/// The demo chat client served at `GET /`.
-pub const DEMO_PAGE: &str = include_str!("demo.html");
 
 #[derive(Deserialize)]
 struct PublishBody<'a> {
@@ -176,112 +173,5 @@ impl Server {
         } else {
             Err(HttpError::BadRequest("seconds must be positive"))
         }
-    }
-
-    fn stats_json(&self) -> String {
-        let s = &self.stats;
-        format!(
-            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{}}}",
-            self.ws_open,
-            self.hub.online_users(),
-            self.hub.room_count(),
-            s.messages_received,
-            s.messages_delivered,
-            s.bytes_received,
-            s.bytes_sent,
-            self.started.elapsed().as_secs(),
-            super::sys::rss_bytes()
-        )
-    }
-
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub(super) fn metrics_text(&self) -> String {
-        let s = &self.stats;
-        let mut out = String::with_capacity(2048);
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, f64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in samples {
-                let _ = writeln!(out, "{name}{labels} {v}");
-            }
-        };
-        family(
-            "roomcast_connections",
-            "gauge",
-            "Open WebSocket connections.",
-            &[("", self.ws_open as f64)],
-        );
-        family(
-            "roomcast_users",
-            "gauge",
-            "Users with at least one connection.",
-            &[("", self.hub.online_users() as f64)],
-        );
-        family(
-            "roomcast_rooms",
-            "gauge",
-            "Rooms, including empty ones within room_ttl.",
-            &[("", self.hub.room_count() as f64)],
-        );
-        family(
-            "roomcast_messages_received_total",
-            "counter",
-            "WebSocket messages received.",
-            &[("", s.messages_received as f64)],
-        );
-        family(
-            "roomcast_messages_delivered_total",
-            "counter",
-            "Messages queued to connections, one per recipient.",
-            &[("", s.messages_delivered as f64)],
-        );
-        family(
-            "roomcast_bytes_received_total",
-            "counter",
-            "Bytes read from sockets.",
-            &[("", s.bytes_received as f64)],
-        );
-        family(
-            "roomcast_bytes_sent_total",
-            "counter",
-            "Bytes written to sockets.",
-            &[("", s.bytes_sent as f64)],
-        );
-        family(
-            "roomcast_handshakes_total",
-            "counter",
-            "WebSocket upgrade requests by result.",
-            &[
-                ("{result=\"ok\"}", s.handshakes_ok as f64),
-                ("{result=\"failed\"}", s.handshakes_failed as f64),
-            ],
-        );
-        let labels: Vec<String> = Reason::ALL
-            .iter()
-            .map(|r| format!("{{reason=\"{}\"}}", r.label()))
-            .collect();
-        let samples: Vec<(&str, f64)> = labels
-            .iter()
-            .zip(s.disconnects.iter())
-            .map(|(l, v)| (l.as_str(), *v as f64))
-            .collect();
-        family(
-            "roomcast_disconnects_total",
-            "counter",
-            "Connections ended, by reason.",
-            &samples,
-        );
-        family(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            &[("", super::sys::rss_bytes() as f64)],
-        );
-        family(
-            "process_cpu_seconds_total",
-            "counter",
-            "Total user and system CPU time spent in seconds.",
-            &[("", super::sys::cpu_seconds())],
-        );
-        out
     }
 }

@@ -17,7 +17,9 @@ mod conn;
 mod http;
 mod hubnet;
 mod lifecycle;
+mod metrics;
 pub mod outbox;
+mod sockets;
 mod stats;
 pub mod sys;
 mod timers;
@@ -33,9 +35,9 @@ use conn::{Conn, Phase};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use sockets::queue_on;
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
-use std::rc::Rc;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,18 +132,7 @@ impl Server {
         let addr = cfg
             .listen_addr()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let nofile = sys::raise_nofile_limit();
-        let fit = usize::try_from(nofile.saturating_sub(FD_RESERVE))
-            .unwrap_or(usize::MAX)
-            .max(1);
-        let max_connections = cfg.max_connections.min(fit);
-        if max_connections < cfg.max_connections {
-            log::warn!(
-                "max_connections lowered from {} to {} (RLIMIT_NOFILE {nofile})",
-                cfg.max_connections,
-                max_connections
-            );
-        }
+        let max_connections = fit_to_descriptors(cfg.max_connections);
         let poll = Poll::new()?;
         let mut listener = accept::bind_listener(addr)?;
         poll.registry()
@@ -310,21 +301,6 @@ impl Server {
         Some(Duration::from_millis(ms))
     }
 
-    fn log_stats(&self) {
-        let s = &self.stats;
-        log::info!(
-            "stats: connections {} (websocket {}), messages in {} out {}, bytes in {} out {}, rss {} KiB, refused for lack of descriptors {}",
-            self.conns.len(),
-            self.ws_open,
-            s.messages_received,
-            s.messages_delivered,
-            s.bytes_received,
-            s.bytes_sent,
-            sys::rss_bytes() / 1024,
-            self.refused_no_fd
-        );
-    }
-
     fn drain_signals(&mut self) {
         let mut buf = [0u8; 64];
         if let Some(sig) = self.signals.as_mut() {
@@ -354,184 +330,22 @@ impl Server {
             }
         }
     }
-
-    // ----- reading ---------------------------------------------------------
-
-    fn read_conn(&mut self, key: usize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let mut budget = READ_BUDGET;
-        while let Some(conn) = self.conns.get_mut(key) {
-            if conn.doomed {
-                break;
-            }
-            match conn.socket.read(&mut scratch) {
-                Ok(0) => {
-                    self.on_eof(key);
-                    break;
-                }
-                Ok(n) => {
-                    self.stats.bytes_received += n as u64;
-                    if let Some(data) = scratch.get_mut(..n) {
-                        self.on_bytes(key, data);
-                    }
-                    budget = budget.saturating_sub(n);
-                    if budget == 0 {
-                        self.pending_reads.push(key);
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.doom(key, Reason::Gone);
-                    break;
-                }
-            }
-        }
-        self.scratch = scratch;
-    }
-
-    fn on_bytes(&mut self, key: usize, data: &mut [u8]) {
-        let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
-            return;
-        };
-        match phase {
-            Phase::Http => self.on_http_bytes(key, data),
-            Phase::WebSocket => self.on_ws_bytes(key, data),
-            // After our last word only the peer's FIN matters.
-            Phase::Linger => {}
-        }
-    }
-
-    fn on_eof(&mut self, key: usize) {
-        let reason = match self.conns.get(key).map(|c| c.phase) {
-            Some(Phase::Linger) => Reason::Normal,
-            Some(Phase::Http) => Reason::Http,
-            _ => Reason::Gone,
-        };
-        self.doom(key, reason);
-    }
-
-    // ----- writing ---------------------------------------------------------
-
-    /// Queue a frame for `key` (not droppable). A queue past
-    /// `max_backpressure` closes the connection with 4003.
-    fn send(&mut self, key: usize, frame: Rc<[u8]>) {
-        let queued = self
-            .conns
-            .get_mut(key)
-            .and_then(|conn| queue_on(conn, &mut self.dirty, key, frame));
-        let Some(unsent) = queued else {
-            return;
-        };
-        if unsent > self.cfg.max_backpressure && self.conns.get(key).is_some_and(|c| c.is_open()) {
-            self.close_slow_consumer(key);
-        }
-    }
-
-    /// Milliseconds since the Unix epoch (the `ts` of messages).
-    pub(super) fn wall_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-
-    fn close_slow_consumer(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            // The close must overtake the backlog the peer is not reading.
-            conn.outbox.discard_unstarted();
-        }
-        self.set_reason(key, Reason::SlowConsumer);
-        self.abort_ws(key, CloseCode::SLOW_CONSUMER, "slow consumer");
-    }
-
-    fn mark_dirty(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.dirty {
-                conn.dirty = true;
-                self.dirty.push(key);
-            }
-        }
-    }
-
-    fn flush_dirty(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &key in &dirty {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.dirty = false;
-            }
-            self.flush_conn(key);
-        }
-        // Connections that used up their budget were pushed again; keep the
-        // vector's capacity for the next turn.
-        let mut dirty = dirty;
-        dirty.clear();
-        dirty.append(&mut self.dirty);
-        self.dirty = dirty;
-    }
-
-    fn flush_conn(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.doomed {
-            return;
-        }
-        let result = conn.outbox.flush(&mut conn.socket, WRITE_BUDGET);
-        let flushed = match result {
-            Ok(f) => f,
-            Err(_) => {
-                self.doom(key, Reason::Gone);
-                return;
-            }
-        };
-        self.stats.bytes_sent += flushed.bytes as u64;
-        let registry = self.poll.registry();
-        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold {
-            conn.drain_watch = false;
-            self.drained.push(key);
-        }
-        if flushed.drained {
-            // An idle connection owns no buffer: the queue's storage goes
-            // back to the allocator (a small malloc/free per burst, far
-            // below the cost of the write itself).
-            conn.outbox.release_if_empty();
-            if conn.wants_writable {
-                conn.wants_writable = false;
-                let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
-            }
-            if conn.phase == Phase::Linger && !conn.write_shut {
-                // Our last bytes are out: send FIN, then wait for the peer's.
-                conn.write_shut = true;
-                let _ = conn.socket.shutdown(Shutdown::Write);
-            }
-        } else if flushed.bytes >= WRITE_BUDGET {
-            // Budget used up, not blocked: continue next turn.
-            conn.dirty = true;
-            self.dirty.push(key);
-        } else if !conn.wants_writable {
-            conn.wants_writable = true;
-            let _ = registry.reregister(
-                &mut conn.socket,
-                Token(key),
-                Interest::READABLE | Interest::WRITABLE,
-            );
-        }
-    }
 }
 
-/// Queue `frame` on `conn` (slab key `key`) and mark it dirty; returns its unsent bytes, or
-/// `None` if the connection takes nothing more.
-fn queue_on(conn: &mut Conn, dirty: &mut Vec<usize>, key: usize, frame: Rc<[u8]>) -> Option<usize> {
-    if conn.doomed || conn.write_shut {
-        return None;
+/// `max_connections` lowered to what RLIMIT_NOFILE allows, after raising
+/// the soft limit (SPEC §5), less a reserve for our own descriptors.
+fn fit_to_descriptors(max_connections: usize) -> usize {
+    let nofile = sys::raise_nofile_limit();
+    let fit = usize::try_from(nofile.saturating_sub(FD_RESERVE))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let fitted = max_connections.min(fit);
+    if fitted < max_connections {
+        log::warn!(
+            "max_connections lowered from {max_connections} to {fitted} (RLIMIT_NOFILE {nofile})"
+        );
     }
-    conn.outbox.push(frame);
-    if !conn.dirty {
-        conn.dirty = true;
-        dirty.push(key);
-    }
-    Some(conn.outbox.unsent())
+    fitted
 }
 
 /// A duration key of the configuration in milliseconds.

@@ -9,10 +9,11 @@
 
 mod client;
 mod driver;
+mod fanout;
 mod stats;
 
 use clap::{Parser, Subcommand};
-use client::{json_u64, Conn, State};
+use client::Conn;
 use driver::{Driver, Workload};
 
 use roomcast::proto::frame::OpCode;
@@ -67,26 +68,7 @@ enum Cmd {
         pipeline: usize,
     },
     /// N subscribers in one room, one publisher: deliveries, latency, loss.
-    Fanout {
-        /// The server's base URL; /ws is appended.
-        #[arg(long, default_value = "ws://127.0.0.1:8080")]
-        url: String,
-        #[arg(long, default_value_t = 1000)]
-        subs: usize,
-        #[arg(long, default_value = "bench")]
-        room: String,
-        /// Bytes of chat data per message.
-        #[arg(long, default_value_t = 100)]
-        size: usize,
-        #[arg(long, default_value_t = 5.0)]
-        secs: f64,
-        /// Messages per second from the publisher.
-        #[arg(long, default_value_t = 100.0)]
-        rate: f64,
-        /// Handshakes in flight at once while subscribing.
-        #[arg(long, default_value_t = 256)]
-        concurrency: usize,
-    },
+    Fanout(fanout::FanoutArgs),
     /// Connect, upgrade, close, again: cycles per second.
     Churn {
         #[arg(long, default_value = "ws://127.0.0.1:8080/echo")]
@@ -121,24 +103,7 @@ fn main() {
             secs,
             pipeline,
         } => echo(&url, conns, size, secs, pipeline, pid.as_deref()),
-        Cmd::Fanout {
-            url,
-            subs,
-            room,
-            size,
-            secs,
-            rate,
-            concurrency,
-        } => fanout(
-            &url,
-            subs,
-            &room,
-            size,
-            secs,
-            rate,
-            concurrency,
-            pid.as_deref(),
-        ),
+        Cmd::Fanout(args) => fanout::run(&args, pid.as_deref()),
         Cmd::Churn { url, conns, secs } => churn(&url, conns, secs, pid.as_deref()),
     };
     match result {
@@ -292,140 +257,6 @@ fn echo(
         println!(
             "  {:.0} round trips per server CPU second",
             w.hist.count() as f64 / s.max(1e-9)
-        );
-    }
-    Ok(report)
-}
-
-struct Fanout {
-    subs: usize,
-    start: Instant,
-    joined: usize,
-    last_seq: Vec<u64>,
-    received: u64,
-    reordered: u64,
-    dropped_events: u64,
-    hist: Histogram,
-}
-
-impl Workload for Fanout {
-    fn on_message(&mut self, i: usize, _c: &mut Conn, msg: &[u8], now: Instant) {
-        if i >= self.subs {
-            return; // the publisher's own copies
-        }
-        if msg.starts_with(br#"{"type":"chat""#) {
-            let seq = json_u64(msg, b"seq").unwrap_or(0);
-            if let Some(t) = json_u64(msg, b"t") {
-                let sent = self.start + Duration::from_micros(t);
-                self.hist.record(now.saturating_duration_since(sent));
-            }
-            if seq <= self.last_seq[i] {
-                self.reordered += 1;
-            } else {
-                self.last_seq[i] = seq;
-            }
-            self.received += 1;
-        } else if msg.starts_with(br#"{"type":"joined""#) {
-            self.joined += 1;
-        } else if msg.starts_with(br#"{"type":"dropped""#) {
-            self.dropped_events += 1;
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fanout(
-    url: &str,
-    subs: usize,
-    room: &str,
-    size: usize,
-    secs: f64,
-    rate: f64,
-    concurrency: usize,
-    pid: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let base = url.trim_end_matches('/');
-    let (mut d, _) = Driver::new(&format!("{base}/ws"))?;
-    let mut w = Fanout {
-        subs,
-        start: Instant::now(),
-        joined: 0,
-        last_seq: vec![0; subs],
-        received: 0,
-        reordered: 0,
-        dropped_events: 0,
-        hist: Histogram::new(),
-    };
-    let join_secs = d.open_many(
-        &mut w,
-        subs,
-        concurrency,
-        |i| format!("/ws?user=sub{i}&room={room}"),
-        Duration::from_secs(120),
-    );
-    let join_end = Instant::now() + Duration::from_secs(30);
-    while w.joined < subs && Instant::now() < join_end {
-        d.turn(&mut w, Duration::from_millis(10));
-    }
-    println!(
-        "fanout: {}/{subs} subscribers joined {room} in {join_secs:.2} s",
-        w.joined
-    );
-    let publisher = d.conns.len();
-    d.start(publisher, &format!("/ws?user=publisher&room={room}"));
-    while d.conns[publisher]
-        .as_ref()
-        .is_some_and(|c| c.state != State::Open)
-    {
-        d.turn(&mut w, Duration::from_millis(10));
-    }
-    d.run_for(&mut w, Duration::from_millis(300)); // presence events settle
-    let (received0, reordered0) = (w.received, w.reordered);
-    let pad = "x".repeat(size.saturating_sub(20));
-    let cpu = CpuWindow::start(pid);
-    let start = Instant::now();
-    let mut published = 0u64;
-    while start.elapsed().as_secs_f64() < secs {
-        let due = (start.elapsed().as_secs_f64() * rate) as u64;
-        if let Some(p) = d.conns[publisher].as_mut() {
-            while published < due.max(1) {
-                let t = w.start.elapsed().as_micros() as u64;
-                let msg = format!(r#"{{"type":"chat","data":{{"t":{t},"p":"{pad}"}}}}"#);
-                p.queue(OpCode::Text, msg.as_bytes());
-                published += 1;
-            }
-            let _ = p.flush();
-        }
-        d.turn(&mut w, Duration::from_micros(500));
-    }
-    let publish_secs = start.elapsed().as_secs_f64();
-    // Let what is in flight arrive (bounded).
-    let expected = published * subs as u64;
-    let drain_end = Instant::now() + Duration::from_secs(5);
-    while w.received - received0 < expected && Instant::now() < drain_end {
-        d.turn(&mut w, Duration::from_millis(10));
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    let delivered = w.received - received0;
-    let lost = expected.saturating_sub(delivered);
-    let per_sec = delivered as f64 / elapsed;
-    let mut report = json!({"bench": "fanout", "subs": subs, "joined": w.joined, "size": size, "rate": rate, "published": published, "publish_secs": publish_secs,
-        "deliveries": delivered, "deliveries_per_sec": per_sec, "lost": lost, "reordered": w.reordered - reordered0, "dropped_events": w.dropped_events,
-        "p50_ms": w.hist.quantile_ms(0.5), "p99_ms": w.hist.quantile_ms(0.99), "max_ms": w.hist.max_ms()});
-    println!(
-        "  {published} messages at {rate}/s: {delivered} deliveries ({per_sec:.0}/s), lost {lost}, reordered {}, dropped events {}; latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
-        w.reordered - reordered0,
-        w.dropped_events,
-        w.hist.quantile_ms(0.5),
-        w.hist.quantile_ms(0.99),
-        w.hist.max_ms()
-    );
-    let (_, server) = cpu_fields(&mut report, &cpu, elapsed);
-    if let Some(s) = server {
-        report["deliveries_per_server_cpu_sec"] = json!(delivered as f64 / s.max(1e-9));
-        println!(
-            "  {:.0} deliveries per server CPU second",
-            delivered as f64 / s.max(1e-9)
         );
     }
     Ok(report)

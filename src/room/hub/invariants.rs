@@ -11,6 +11,20 @@ impl Hub {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.rooms.check()?;
         self.users.check()?;
+        self.check_members()?;
+        self.check_clients()?;
+        let with_clients: usize = self.users.iter().map(|(_, u)| u.conns().len()).sum();
+        if with_clients != self.clients.len() {
+            return Err(format!(
+                "{with_clients} user connections but {} clients",
+                self.clients.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every member knows its room and index; user counts agree.
+    fn check_members(&self) -> Result<(), String> {
         for (rid, room) in self.rooms.iter() {
             let mut counts: HashMap<UserId, u32> = HashMap::new();
             for (i, key) in room.members().iter().enumerate() {
@@ -30,6 +44,11 @@ impl Hub {
                 return Err(format!("room {} user counts disagree", room.name()));
             }
         }
+        Ok(())
+    }
+
+    /// Every client is its user's and at its index; the policy holds.
+    fn check_clients(&self) -> Result<(), String> {
         for (key, client) in self.clients.iter() {
             let user = self.users.get(client.user).ok_or("client without user")?;
             if !user.conns().contains(&key) {
@@ -67,13 +86,6 @@ impl Hub {
                     ));
                 }
             }
-        }
-        let with_clients: usize = self.users.iter().map(|(_, u)| u.conns().len()).sum();
-        if with_clients != self.clients.len() {
-            return Err(format!(
-                "{with_clients} user connections but {} clients",
-                self.clients.len()
-            ));
         }
         Ok(())
     }

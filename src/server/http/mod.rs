@@ -11,6 +11,9 @@ use crate::proto::session::Session;
 pub use response::{HttpError, Response};
 use std::rc::Rc;
 
+/// The demo chat client served at `GET /`.
+const DEMO_PAGE: &str = include_str!("../demo.html");
+
 /// Request bodies up to 1 MiB (SPEC §1): a publish of a big notification
 /// fits; anything larger is refused with 413 before it is buffered.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -140,7 +143,7 @@ impl Server {
                 &req,
                 200,
                 "text/html; charset=utf-8",
-                super::api::DEMO_PAGE.as_bytes(),
+                DEMO_PAGE.as_bytes(),
             ),
             "/metrics" if get => {
                 let text = self.metrics_text();

@@ -1,0 +1,102 @@
+//! Delivery: what the engine completed goes to local members (droppable
+//! room chat, reported with `dropped` once a queue drains), and the
+//! periodic work.
+
+use super::Hub;
+use crate::room::engine::Completion;
+use crate::room::protocol::JsonFrame;
+use crate::room::{ConnKey, Net, Now, RoomId};
+use std::rc::Rc;
+
+impl Hub {
+    /// Deliver what the engine completed: each published chat to the local
+    /// members of its room, in the order the engine numbered them.
+    /// Returns the deliveries and seq of the last one.
+    pub(super) fn deliver_completions(&mut self, net: &mut impl Net) -> Option<(usize, u64)> {
+        let mut last = None;
+        while let Some(completion) = self.engine.poll_completion() {
+            match completion {
+                Completion::Published { room, message } => {
+                    let delivered = self
+                        .rooms
+                        .find(&room)
+                        .map_or(0, |rid| self.fan_out(rid, message.seq, &message.frame, net));
+                    last = Some((delivered, message.seq));
+                }
+            }
+        }
+        last
+    }
+
+    /// Room chat to every member of `rid`, skipping (and counting) members
+    /// whose queue is past `drop_threshold` (SPEC §5: droppable, reported
+    /// by a `dropped` event once the queue drains).
+    fn fan_out(&mut self, rid: RoomId, seq: u64, frame: &Rc<[u8]>, net: &mut impl Net) -> usize {
+        let Some(room) = self.rooms.get(rid) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for &member in room.members() {
+            if net.unsent(member) <= self.cfg.drop_threshold {
+                net.send(member, frame);
+                delivered += 1;
+                continue;
+            }
+            let Some(m) = self
+                .clients
+                .get_mut(member)
+                .and_then(|c| c.membership_mut(rid))
+            else {
+                continue;
+            };
+            if m.dropped == 0 {
+                m.drop_from = seq;
+                net.watch_drain(member);
+            }
+            m.dropped += 1;
+        }
+        delivered
+    }
+
+    /// `key`'s queue drained under `drop_threshold`: report what it missed.
+    pub fn on_drained(&mut self, key: ConnKey, net: &mut impl Net) {
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        for m in client.rooms.iter_mut().filter(|m| m.dropped > 0) {
+            let Some(room) = self.rooms.get(m.room) else {
+                continue;
+            };
+            let frame = JsonFrame::new("dropped")
+                .raw("room", room.name_json())
+                .num("count", u64::from(m.dropped))
+                .num("from_seq", m.drop_from)
+                .num("to_seq", m.drop_from + u64::from(m.dropped) - 1)
+                .finish();
+            m.dropped = 0;
+            net.send(key, &frame);
+        }
+    }
+
+    /// Once a second: throttled `online` events, dropping rooms empty for
+    /// `room_ttl`, the engine's expiry. Costs what is pending, not the
+    /// number of rooms or users.
+    pub fn tick(&mut self, now: Now, net: &mut impl Net) {
+        for rid in self.rooms.take_online_changes() {
+            let Some(room) = self.rooms.get(rid) else {
+                continue;
+            };
+            let frame = JsonFrame::new("online")
+                .raw("room", room.name_json())
+                .num("online", room.online() as u64)
+                .finish();
+            for &member in room.members() {
+                net.send(member, &frame);
+            }
+        }
+        for name in self.rooms.expire_empty(now.mono_ms, self.cfg.room_ttl_ms) {
+            self.engine.forget_room(&name);
+        }
+        self.engine.tick(now);
+    }
+}

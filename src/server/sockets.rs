@@ -1,0 +1,195 @@
+//! Reading and writing sockets: every read into the shared scratch buffer,
+//! every write from a connection's outbox, once per turn, with a budget.
+
+use super::conn::{Conn, Phase};
+use super::{Reason, Server, READ_BUDGET, WRITE_BUDGET};
+use crate::proto::CloseCode;
+use mio::{Interest, Token};
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::rc::Rc;
+
+impl Server {
+    // ----- reading ---------------------------------------------------------
+
+    pub(super) fn read_conn(&mut self, key: usize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut budget = READ_BUDGET;
+        while let Some(conn) = self.conns.get_mut(key) {
+            if conn.doomed {
+                break;
+            }
+            match conn.socket.read(&mut scratch) {
+                Ok(0) => {
+                    self.on_eof(key);
+                    break;
+                }
+                Ok(n) => {
+                    self.stats.bytes_received += n as u64;
+                    if let Some(data) = scratch.get_mut(..n) {
+                        self.on_bytes(key, data);
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.pending_reads.push(key);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.doom(key, Reason::Gone);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+    }
+
+    fn on_bytes(&mut self, key: usize, data: &mut [u8]) {
+        let Some(phase) = self.conns.get(key).map(|c| c.phase) else {
+            return;
+        };
+        match phase {
+            Phase::Http => self.on_http_bytes(key, data),
+            Phase::WebSocket => self.on_ws_bytes(key, data),
+            // After our last word only the peer's FIN matters.
+            Phase::Linger => {}
+        }
+    }
+
+    fn on_eof(&mut self, key: usize) {
+        let reason = match self.conns.get(key).map(|c| c.phase) {
+            Some(Phase::Linger) => Reason::Normal,
+            Some(Phase::Http) => Reason::Http,
+            _ => Reason::Gone,
+        };
+        self.doom(key, reason);
+    }
+
+    // ----- writing ---------------------------------------------------------
+
+    /// Queue a frame for `key` (not droppable). A queue past
+    /// `max_backpressure` closes the connection with 4003.
+    pub(super) fn send(&mut self, key: usize, frame: Rc<[u8]>) {
+        let queued = self
+            .conns
+            .get_mut(key)
+            .and_then(|conn| queue_on(conn, &mut self.dirty, key, frame));
+        let Some(unsent) = queued else {
+            return;
+        };
+        if unsent > self.cfg.max_backpressure && self.conns.get(key).is_some_and(|c| c.is_open()) {
+            self.close_slow_consumer(key);
+        }
+    }
+
+    /// Milliseconds since the Unix epoch (the `ts` of messages).
+    pub(super) fn wall_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    pub(super) fn close_slow_consumer(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            // The close must overtake the backlog the peer is not reading.
+            conn.outbox.discard_unstarted();
+        }
+        self.set_reason(key, Reason::SlowConsumer);
+        self.abort_ws(key, CloseCode::SLOW_CONSUMER, "slow consumer");
+    }
+
+    pub(super) fn mark_dirty(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    pub(super) fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.dirty = false;
+            }
+            self.flush_conn(key);
+        }
+        // Connections that used up their budget were pushed again; keep the
+        // vector's capacity for the next turn.
+        let mut dirty = dirty;
+        dirty.clear();
+        dirty.append(&mut self.dirty);
+        self.dirty = dirty;
+    }
+
+    fn flush_conn(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.doomed {
+            return;
+        }
+        let result = conn.outbox.flush(&mut conn.socket, WRITE_BUDGET);
+        let flushed = match result {
+            Ok(f) => f,
+            Err(_) => {
+                self.doom(key, Reason::Gone);
+                return;
+            }
+        };
+        self.stats.bytes_sent += flushed.bytes as u64;
+        let registry = self.poll.registry();
+        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold {
+            conn.drain_watch = false;
+            self.drained.push(key);
+        }
+        if flushed.drained {
+            // An idle connection owns no buffer: the queue's storage goes
+            // back to the allocator (a small malloc/free per burst, far
+            // below the cost of the write itself).
+            conn.outbox.release_if_empty();
+            if conn.wants_writable {
+                conn.wants_writable = false;
+                let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
+            }
+            if conn.phase == Phase::Linger && !conn.write_shut {
+                // Our last bytes are out: send FIN, then wait for the peer's.
+                conn.write_shut = true;
+                let _ = conn.socket.shutdown(Shutdown::Write);
+            }
+        } else if flushed.bytes >= WRITE_BUDGET {
+            // Budget used up, not blocked: continue next turn.
+            conn.dirty = true;
+            self.dirty.push(key);
+        } else if !conn.wants_writable {
+            conn.wants_writable = true;
+            let _ = registry.reregister(
+                &mut conn.socket,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+        }
+    }
+}
+
+/// Queue `frame` on `conn` (slab key `key`) and mark it dirty; returns its unsent bytes, or
+/// `None` if the connection takes nothing more.
+pub(super) fn queue_on(
+    conn: &mut Conn,
+    dirty: &mut Vec<usize>,
+    key: usize,
+    frame: Rc<[u8]>,
+) -> Option<usize> {
+    if conn.doomed || conn.write_shut {
+        return None;
+    }
+    conn.outbox.push(frame);
+    if !conn.dirty {
+        conn.dirty = true;
+        dirty.push(key);
+    }
+    Some(conn.outbox.unsent())
+}
