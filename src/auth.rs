@@ -132,7 +132,6 @@ pub fn sign(claims: &serde_json::Value, secret: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -1,5 +1,4 @@
 //! The configuration: defaults, TOML, flags, and errors that name the key.
-#![allow(clippy::unwrap_used)]
 
 use super::*;
 

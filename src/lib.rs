@@ -5,9 +5,21 @@
 //! - [`config`]: the configuration (SPEC §6).
 //! - [`server`]: the `mio` loop, the only code that touches sockets.
 
+// As quinn does at its crate root: no panics reachable from non-test code
+// (peer bytes must get a close code or an HTTP status, never a panic).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod auth;
 pub mod config;
-pub mod ids;
+mod ids;
 pub mod proto;
 pub mod room;
 pub mod server;

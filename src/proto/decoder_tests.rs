@@ -1,6 +1,5 @@
 //! The decoder's tests: RFC 6455 §5.7 byte vectors and every protocol
 //! error, each fed whole, split at every index and byte by byte.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::super::frame::encode_frame;
 use super::super::fuzzing::{decode_all, decode_chunks, Decoded};

@@ -1,5 +1,4 @@
 //! The head scanner and the opening handshake, fed whole, split and byte by byte.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 

@@ -35,7 +35,6 @@ pub fn apply_mask_naive(buf: &mut [u8], key: [u8; 4], offset: usize) {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -21,8 +21,8 @@ pub enum Message<'a> {
     Close(Option<CloseCode>, &'a str),
 }
 
-/// A [`Message`] that does not borrow the decoder (see
-/// [`Decoder::next_detached`](super::Decoder::next_detached)).
+/// A [`Message`] that does not borrow the decoder: what
+/// [`Decoder::next_located`](super::Decoder::next_located) hands out owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detached<'a> {
     /// A complete text message.

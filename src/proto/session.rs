@@ -88,8 +88,6 @@ pub enum CloseCause {
     Idle,
     /// Our close went unanswered for `close_timeout`.
     CloseTimeout,
-    /// The caller aborted it ([`Session::abort`]).
-    Aborted,
 }
 
 /// What a session asks of its caller.
@@ -135,6 +133,7 @@ impl Session {
     }
 
     /// Where the closing handshake stands.
+    #[cfg(test)]
     pub fn state(&self) -> State {
         self.state
     }
@@ -145,6 +144,7 @@ impl Session {
     }
 
     /// Heap bytes this session holds (a decoder while a frame spans reads).
+    #[cfg(test)]
     pub fn buffered_capacity(&self) -> usize {
         self.decoder.as_ref().map_or(0, |d| {
             std::mem::size_of::<Decoder>() + d.buffered_capacity()

@@ -1,7 +1,6 @@
 //! The session against a client in memory, with a simulated clock (as
 //! quinn-proto's `Pair`): close handshakes, keep-alive and every timeout,
 //! tested in microseconds without sockets.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 use crate::proto::decoder::Decoder;

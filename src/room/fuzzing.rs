@@ -71,8 +71,14 @@ impl Program {
         let users = ["ann", "bo", "cy", "di"];
         let rooms = ["r0", "r1", "r2"];
         let key = ConnKey(usize::from(arg % 8));
-        let user = users[usize::from(arg >> 3) % users.len()];
-        let room = rooms[usize::from(arg >> 5) % rooms.len()];
+        let user = users
+            .get(usize::from(arg >> 3) % 4)
+            .copied()
+            .unwrap_or("ann");
+        let room = rooms
+            .get(usize::from(arg >> 5) % 3)
+            .copied()
+            .unwrap_or("r0");
         match op % 9 {
             0 if !self.open.contains(&key) => {
                 let params = ConnectParams {

@@ -5,30 +5,28 @@
 //! [`Now`]; connections are [`ConnKey`]s, and everything the model says to
 //! them goes through [`Net`]. The parts each own one kind of state behind a
 //! narrow API:
-//! - [`rooms`](self::rooms): local membership (who is in which room here),
+//! - `rooms`: local membership (who is in which room here),
 //!   the empty-room list, throttled `online` counts;
-//! - [`users`](self::users): a user's local connections;
-//! - [`clients`](self::clients): per connection: its user, memberships,
+//! - `users`: a user's local connections;
+//! - `clients`: per connection: its user, memberships,
 //!   role and rate bucket;
-//! - [`engine`]: state that may live elsewhere (seq, epochs, history,
-//!   offline inboxes, bans and mutes); [`memory`] keeps it in-process;
-//! - [`protocol`]: requests in, events out (JSON written once per message).
+//! - `engine`: state that may live elsewhere (seq, epochs, history,
+//!   offline inboxes, bans and mutes); `memory` keeps it in-process;
+//! - `protocol`: requests in, events out (JSON written once per message).
 //!
 //! The [`Hub`] composes them; its commands are in `hub/`.
 
 mod clients;
-pub mod engine;
+pub(crate) mod engine;
 pub mod fuzzing;
 mod hub;
-pub mod memory;
+pub(crate) mod memory;
 mod policy;
-pub mod protocol;
+pub(crate) mod protocol;
 mod rooms;
 mod users;
 
-pub use engine::{Completion, Engine, Publication, RoomInfo, Stored};
 pub use hub::{ConnectParams, Hub, HubConfig, Kick};
-pub use memory::MemoryEngine;
 
 use crate::proto::CloseCode;
 use std::rc::Rc;
@@ -37,11 +35,11 @@ use std::rc::Rc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnKey(pub usize);
 
-/// A room's index in [`rooms::Rooms`] (local to this process).
+/// A room's index in `rooms::Rooms` (local to this process).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RoomId(usize);
 
-/// A user's index in [`users::Users`] (local to this process).
+/// A user's index in `users::Users` (local to this process).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(usize);
 

@@ -179,7 +179,6 @@ pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::proto::fuzzing::{decode_all, Decoded as Ev};

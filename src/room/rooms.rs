@@ -258,7 +258,6 @@ impl Rooms {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

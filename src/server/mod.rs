@@ -21,11 +21,11 @@ mod metrics;
 pub mod outbox;
 mod sockets;
 mod stats;
-pub mod sys;
+mod sys;
 mod timers;
 mod ws;
 
-pub use stats::{Reason, Stats};
+use stats::{Reason, Stats};
 
 use crate::config::Config;
 use crate::proto::session::SessionConfig;
@@ -122,7 +122,7 @@ pub struct Server {
     drained: Vec<usize>,
     next_hub_tick_ms: u64,
     /// The counters.
-    pub stats: Stats,
+    stats: Stats,
 }
 
 impl Server {

@@ -59,7 +59,6 @@ impl Server {
                         Reason::Protocol
                     }
                     CloseCause::Idle | CloseCause::CloseTimeout => Reason::Timeout,
-                    CloseCause::Aborted => Reason::Policy,
                 };
                 self.set_reason(key, reason);
                 if cause == CloseCause::CloseTimeout {
