@@ -284,3 +284,6 @@ fn format_secs(secs: f64) -> String {
         format!("{secs}")
     }
 }
+
+#[cfg(test)]
+mod tests;
