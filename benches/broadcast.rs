@@ -11,6 +11,8 @@ use roomcast::server::outbox::Outbox;
 use std::rc::Rc;
 
 const MEMBERS: usize = 10_000;
+/// The default `drop_threshold`.
+const DROP_THRESHOLD: usize = 256 * 1024;
 
 /// Outboxes indexed by connection key, as the server's slab holds them.
 struct Queues(Vec<Outbox>);
@@ -19,8 +21,9 @@ impl Net for Queues {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         self.0[key.0].push(frame.clone());
     }
-    fn unsent(&self, key: ConnKey) -> usize {
-        self.0[key.0].unsent()
+    fn is_behind(&self, key: ConnKey) -> bool {
+        // As the server decides it (no member is behind here).
+        self.0[key.0].unsent() > DROP_THRESHOLD
     }
     fn close(&mut self, _: ConnKey, _: CloseCode, _: &str) {}
     fn watch_drain(&mut self, _: ConnKey) {}
@@ -29,7 +32,6 @@ impl Net for Queues {
 fn broadcast(c: &mut Criterion) {
     let mut cfg = small_config(RoomPolicy::Exclusive);
     cfg.history_size = 100;
-    cfg.drop_threshold = usize::MAX;
     cfg.presence_events_max = 100;
     cfg.max_connections_per_user = 1;
     let mut hub = Hub::new(cfg);

@@ -16,8 +16,8 @@ use std::rc::Rc;
 pub struct RecordingNet {
     /// Frames sent, per connection.
     pub sent: HashMap<ConnKey, Vec<Rc<[u8]>>>,
-    /// Pretend backlog per connection.
-    pub backlog: HashMap<ConnKey, usize>,
+    /// Connections to treat as past `drop_threshold`.
+    pub behind: HashSet<ConnKey>,
     /// Closes asked for.
     pub closes: Vec<(ConnKey, CloseCode)>,
     /// Connections watched for drain.
@@ -28,8 +28,8 @@ impl Net for RecordingNet {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         self.sent.entry(key).or_default().push(frame.clone());
     }
-    fn unsent(&self, key: ConnKey) -> usize {
-        self.backlog.get(&key).copied().unwrap_or(0)
+    fn is_behind(&self, key: ConnKey) -> bool {
+        self.behind.contains(&key)
     }
     fn close(&mut self, key: ConnKey, code: CloseCode, _reason: &str) {
         self.closes.push((key, code));
@@ -50,7 +50,6 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         offline_queue: 2,
         offline_ttl_ms: 3_000,
         presence_events_max: 2,
-        drop_threshold: 100,
         ping_interval_secs: 20.0,
         rate_per_sec: 0.0,
         rate_burst: 0,
@@ -118,8 +117,8 @@ impl Program {
             }
             7 => {
                 // Backpressure comes and goes.
-                if self.net.backlog.remove(&key).is_none() {
-                    self.net.backlog.insert(key, 1_000);
+                if !self.net.behind.remove(&key) {
+                    self.net.behind.insert(key);
                 } else if self.net.watched.remove(&key) {
                     self.hub.on_drained(key, &mut self.net);
                 }

@@ -57,8 +57,9 @@ pub trait Net {
     /// Queue `frame` for `key`; never dropped (the server closes a
     /// connection whose queue passes `max_backpressure` with 4003).
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>);
-    /// Bytes queued for `key` and not yet written.
-    fn unsent(&self, key: ConnKey) -> usize;
+    /// Whether `key`'s queue is past `drop_threshold` (SPEC §5): room chat
+    /// to it is then skipped. The threshold is the server's to apply.
+    fn is_behind(&self, key: ConnKey) -> bool;
     /// Close `key` with `code` once what is queued was written.
     fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str);
     /// Call [`Hub::on_drained`] once `key`'s queue is back under `drop_threshold`.

@@ -28,6 +28,7 @@ pub(super) struct ServerNet<'a> {
     pub stats: &'a mut Stats,
     pub closes: &'a mut Vec<(usize, CloseRequest)>,
     pub max_backpressure: usize,
+    pub drop_threshold: usize,
 }
 
 impl Net for ServerNet<'_> {
@@ -44,8 +45,10 @@ impl Net for ServerNet<'_> {
         }
     }
 
-    fn unsent(&self, key: ConnKey) -> usize {
-        self.conns.get(key.0).map_or(0, |c| c.outbox.unsent())
+    fn is_behind(&self, key: ConnKey) -> bool {
+        self.conns
+            .get(key.0)
+            .is_some_and(|c| c.outbox.unsent() > self.drop_threshold)
     }
 
     fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str) {
@@ -71,7 +74,6 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         offline_queue: cfg.offline_queue,
         offline_ttl_ms: super::ms(cfg.offline_ttl),
         presence_events_max: cfg.presence_events_max,
-        drop_threshold: cfg.drop_threshold,
         ping_interval_secs: cfg.ping_interval,
         rate_per_sec: cfg.rate_limit.per_sec,
         rate_burst: cfg.rate_limit.burst,
@@ -95,6 +97,7 @@ impl Server {
             stats: &mut self.stats,
             closes: &mut closes,
             max_backpressure: self.cfg.max_backpressure,
+            drop_threshold: self.cfg.drop_threshold,
         };
         let result = f(&mut self.hub, &mut net, now);
         for (key, request) in closes.drain(..) {

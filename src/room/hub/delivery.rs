@@ -37,7 +37,7 @@ impl Hub {
         };
         let mut delivered = 0;
         for &member in room.members() {
-            if net.unsent(member) <= self.cfg.drop_threshold {
+            if !net.is_behind(member) {
                 net.send(member, frame);
                 delivered += 1;
                 continue;

@@ -47,8 +47,6 @@ pub struct HubConfig {
     pub offline_ttl_ms: u64,
     /// Above this many members, presence is a throttled `online` count.
     pub presence_events_max: usize,
-    /// Unsent bytes past which a member's room chat is skipped.
-    pub drop_threshold: usize,
     /// Told to clients in `welcome`, seconds.
     pub ping_interval_secs: f64,
     /// Requests per second per connection (0: no limit).

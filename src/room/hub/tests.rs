@@ -203,13 +203,13 @@ fn a_slow_member_skips_chat_and_hears_what_it_missed() {
     w.say(b, r#"{"type":"join","room":"r"}"#);
     w.take(1);
     w.take(2);
-    w.net.backlog.insert(b, 1_000); // past drop_threshold (100)
+    w.net.behind.insert(b);
     for i in 0..3 {
         w.say(a, &format!(r#"{{"type":"chat","data":{i}}}"#));
     }
     assert!(w.take(2).is_empty());
     assert!(w.net.watched.contains(&b));
-    w.net.backlog.remove(&b);
+    w.net.behind.remove(&b);
     w.hub.on_drained(b, &mut w.net);
     let dropped = w.take(2);
     assert_eq!(
