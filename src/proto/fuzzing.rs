@@ -8,6 +8,7 @@ use super::decoder::{Decoder, Message};
 use super::error::{HandshakeError, ProtocolError};
 use super::frame::{encode_frame, parse_header, OpCode, Side};
 use super::handshake::{parse_request, HeadScanner};
+use super::session::{CloseCause, Event as SessionEvent, Session, SessionConfig};
 
 /// An owned decoder event, for comparing two runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +253,86 @@ pub fn fuzz_differential(data: &[u8]) {
 
 /// Run `body` on every input in `fuzz/corpus/<target>` and
 /// `fuzz/regressions/<target>`; returns how many there were.
+/// What a server session should make of `events` from its decoder: data
+/// messages, a pong per ping, and the end at the first close or error.
+fn expected_session_events(events: &[Decoded]) -> Vec<SessionSeen> {
+    let mut out = Vec::new();
+    for event in events {
+        match event {
+            Decoded::Text(t) => out.push(SessionSeen::Text(t.clone())),
+            Decoded::Binary(b) => out.push(SessionSeen::Binary(b.clone())),
+            Decoded::Ping(p) => out.push(SessionSeen::Transmit(encode_frame(
+                true,
+                OpCode::Pong,
+                None,
+                p,
+            ))),
+            Decoded::Pong(_) => {}
+            Decoded::Close(..) => {
+                out.push(SessionSeen::Closed(None));
+                break;
+            }
+            Decoded::Error(e) => {
+                out.push(SessionSeen::Closed(Some(*e)));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A session event, owned, with the cause of a close reduced to its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SessionSeen {
+    Text(String),
+    Binary(Vec<u8>),
+    Transmit(Vec<u8>),
+    Closed(Option<ProtocolError>),
+}
+
+/// Feed `chunks` to a fresh server session at time 0.
+fn session_chunks(max: usize, chunks: &[&[u8]]) -> Vec<SessionSeen> {
+    let cfg = SessionConfig::new(max, 20_000, 60_000, 10_000);
+    let mut session = Session::new(0);
+    let mut out = Vec::new();
+    for chunk in chunks {
+        let mut buf = chunk.to_vec();
+        let mut pos = 0;
+        while let Some(event) = session.handle_bytes(&cfg, 0, &mut buf, &mut pos) {
+            out.push(match event {
+                SessionEvent::Text(t) => SessionSeen::Text(t.into_owned()),
+                SessionEvent::Binary(b) => SessionSeen::Binary(b.into_owned()),
+                SessionEvent::Transmit(f) => SessionSeen::Transmit(f.to_vec()),
+                SessionEvent::Closed { cause, .. } => SessionSeen::Closed(match cause {
+                    CloseCause::Protocol(e) => Some(e),
+                    _ => None,
+                }),
+            });
+        }
+        assert_eq!(pos, buf.len(), "a session consumes all it is given");
+    }
+    out
+}
+
+/// `session`: a server session (with its stateless fast path for whole
+/// frames) agrees with the decoder, fed whole, in two pieces, and byte by
+/// byte.
+pub fn fuzz_session(data: &[u8]) {
+    let Some((&selector, input)) = data.split_first() else {
+        return;
+    };
+    let max = [1usize, 125, 1000, 1 << 16][usize::from(selector & 3)];
+    let expected = expected_session_events(&decode_all(Side::Server, max, input));
+    assert_eq!(session_chunks(max, &[input]), expected, "whole");
+    let cut = usize::from(selector >> 2) * input.len() / 64;
+    let (a, b) = input.split_at(cut.min(input.len()));
+    assert_eq!(session_chunks(max, &[a, b]), expected, "cut at {cut}");
+    if input.len() <= 4096 {
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(session_chunks(max, &bytes), expected, "byte by byte");
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn replay_corpus(target: &str, body: fn(&[u8])) -> usize {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -279,6 +360,14 @@ mod tests {
             replay_corpus(target, body) > 0,
             "no corpus committed for {target}"
         );
+    }
+
+    #[test]
+    fn replay_session() {
+        // Its own corpus, and the decoder's: every decode input through a session.
+        replay("session", fuzz_session);
+        replay("decode", fuzz_session);
+        replay("decode_chunked", fuzz_session);
     }
 
     #[test]

@@ -37,20 +37,25 @@ pub enum Detached<'a> {
     Close(Option<CloseCode>, Cow<'a, str>),
 }
 
+/// A whole message (or control frame) in the caller's input, unmasked:
+/// its payload is `input[start..end]`. Nothing is checked beyond the frame
+/// header: text is checked for UTF-8, and a close payload parsed, by
+/// whoever borrows it (once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Text, Binary, or a control opcode.
+    pub opcode: OpCode,
+    /// Where the payload starts in the input.
+    pub start: usize,
+    /// Where it ends.
+    pub end: usize,
+}
+
 /// Where [`Decoder::next_located`](super::Decoder::next_located) found a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Located {
-    /// A text or binary message whole in the input at `start..end`
-    /// (unmasked; text not yet checked for UTF-8: the caller checks it,
-    /// once, when it borrows the text).
-    Input {
-        /// Text or Binary.
-        opcode: OpCode,
-        /// Where its payload starts in the input.
-        start: usize,
-        /// Where it ends.
-        end: usize,
-    },
+    /// A text or binary message whole in the input.
+    Input(Span),
     /// A message handed out owned.
     Owned(Detached<'static>),
 }

@@ -20,4 +20,4 @@ pub use decoder::Decoder;
 pub use error::{HandshakeError, ProtocolError};
 pub use frame::Side;
 pub use frame::{FrameHeader, OpCode};
-pub use message::{Detached, Located, Message};
+pub use message::{Detached, Located, Message, Span};

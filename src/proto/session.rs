@@ -15,7 +15,7 @@ use super::close::CloseCode;
 use super::decoder::Decoder;
 use super::error::ProtocolError;
 use super::frame::{close_payload, encode_frame, OpCode, Side};
-use super::message::{Detached, Located};
+use super::message::{to_message, Detached, Located};
 use std::borrow::Cow;
 use std::rc::Rc;
 
@@ -172,31 +172,48 @@ impl Session {
             }
             // The message is located first and borrowed from `input` only
             // on the way out, so frames that need no action can be skipped.
-            let located = match self.decode(cfg, input, pos) {
-                Ok(None) => return None,
-                Ok(Some(located)) => located,
-                Err(err) => return Some(self.fail(err, input.len(), pos)),
+            // Nearly every message is a whole frame in the input: found
+            // without a decoder (and without moving big values around).
+            let whole = match self.decoder {
+                Some(_) => Ok(None),
+                None => Decoder::next_whole(Side::Server, cfg.max_message_size, input, pos),
             };
-            match located {
-                // After our close we only wait for theirs (§5.5.1).
-                Located::Input { .. } if self.state != State::Open => continue,
-                Located::Input { opcode, start, end } => {
-                    let payload = input.get(start..end).unwrap_or_default();
-                    return Some(match opcode {
-                        // §8.1: text must be valid UTF-8, checked once, here.
-                        OpCode::Text => match std::str::from_utf8(payload) {
-                            Ok(text) => Event::Text(Cow::Borrowed(text)),
-                            Err(_) => self.fail(ProtocolError::InvalidUtf8, input.len(), pos),
-                        },
-                        _ => Event::Binary(Cow::Borrowed(payload)),
-                    });
-                }
-                Located::Owned(msg) => {
-                    if let Some(event) = self.on_message(msg) {
-                        return Some(event);
-                    }
+            let span = match whole {
+                Ok(Some(span)) => span,
+                Err(err) => return Some(self.fail(err, input.len(), pos)),
+                Ok(None) => match self.decode(cfg, input, pos) {
+                    Ok(None) => return None,
+                    Ok(Some(Located::Input(span))) => span,
+                    Ok(Some(Located::Owned(msg))) => match self.on_message(msg) {
+                        Some(event) => return Some(event),
+                        None => continue,
+                    },
+                    Err(err) => return Some(self.fail(err, input.len(), pos)),
+                },
+            };
+            if span.opcode.is_control() {
+                let payload = input.get(span.start..span.end).unwrap_or_default();
+                match to_message(span.opcode, payload) {
+                    Ok(m) => match self.on_message(Detached::from(m).into_owned()) {
+                        Some(event) => return Some(event),
+                        None => continue,
+                    },
+                    Err(err) => return Some(self.fail(err, input.len(), pos)),
                 }
             }
+            // After our close we only wait for theirs (§5.5.1).
+            if self.state != State::Open {
+                continue;
+            }
+            let payload = input.get(span.start..span.end).unwrap_or_default();
+            return Some(match span.opcode {
+                // §8.1: text must be valid UTF-8, checked once, here.
+                OpCode::Text => match std::str::from_utf8(payload) {
+                    Ok(text) => Event::Text(Cow::Borrowed(text)),
+                    Err(_) => self.fail(ProtocolError::InvalidUtf8, input.len(), pos),
+                },
+                _ => Event::Binary(Cow::Borrowed(payload)),
+            });
         }
     }
 
@@ -212,7 +229,9 @@ impl Session {
         }
     }
 
-    /// Run the decoder, keeping it boxed only while it holds a partial frame.
+    /// The slow path: run a decoder over a frame that spans reads (or
+    /// starts a fragmented message), keeping it boxed only while it holds
+    /// a partial frame.
     fn decode(
         &mut self,
         cfg: &SessionConfig,
@@ -225,6 +244,9 @@ impl Session {
                 self.decoder = None;
             }
             return result;
+        }
+        if *pos >= input.len() {
+            return Ok(None);
         }
         let mut fresh = Decoder::new(Side::Server, cfg.max_message_size);
         let result = fresh.next_located(input, pos);
