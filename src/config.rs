@@ -314,6 +314,8 @@ impl Config {
         let checks = [
             (self.listen.parse::<SocketAddr>().is_err(), "listen", "expected an address like 127.0.0.1:8080"),
             (self.ping_timeout <= self.ping_interval, "ping_timeout", "must be longer than ping_interval"),
+            // A session counts its pings in a byte.
+            (self.ping_timeout > 255.0 * self.ping_interval, "ping_timeout", "at most 255 times ping_interval"),
             (self.max_connections == 0, "max_connections", "must be at least 1"),
             (!(125..=1 << 30).contains(&self.max_message_size), "max_message_size", "expected 125 bytes to 1 GiB"),
             (self.max_backpressure > 1 << 31, "max_backpressure", "at most 2 GiB"),

@@ -15,6 +15,7 @@ fn bad_values_name_their_key() {
         ("max_connections = \"many\"", "max_connections"),
         ("max_connections = 0", "max_connections"),
         ("ping_timeout = 5", "ping_timeout"),
+        ("ping_interval = 0.1\nping_timeout = 30", "ping_timeout"),
         ("close_timeout = -1", "close_timeout"),
         ("max_message_size = 3", "max_message_size"),
         ("no_such_key = 1", "no_such_key"),

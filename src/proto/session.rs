@@ -115,32 +115,72 @@ pub struct Session {
     /// Only while a frame or message spans reads; otherwise a fresh decoder
     /// on the stack does the work (an idle connection holds no heap).
     decoder: Option<Box<Decoder>>,
-    /// In [`State::Open`]: when the peer was last heard. In
-    /// [`State::CloseSent`]: the close deadline.
-    at_ms: u64,
-    state: State,
-    /// Pings sent since the peer was last heard.
-    pings: u8,
+    /// One word for what every connection pays for (see `Clock`): the
+    /// time, the state and the pings sent.
+    clock: Clock,
+}
+
+/// A session's time and state packed in one `u64`, so a `Session` is two
+/// words: bits 0-47 a timestamp in ms (8,900 years of uptime), bits 48-55
+/// the pings sent since the peer was last heard, bits 56-63 the [`State`].
+/// The timestamp is, in [`State::Open`], when the peer was last heard; in
+/// [`State::CloseSent`], the close deadline.
+#[derive(Debug, Clone, Copy, Default)]
+struct Clock(u64);
+
+const MS_MASK: u64 = (1 << 48) - 1;
+
+impl Clock {
+    fn at_ms(self) -> u64 {
+        self.0 & MS_MASK
+    }
+
+    fn pings(self) -> u8 {
+        (self.0 >> 48) as u8
+    }
+
+    fn state(self) -> State {
+        match self.0 >> 56 {
+            0 => State::Open,
+            1 => State::CloseSent,
+            _ => State::Closed,
+        }
+    }
+
+    fn set(&mut self, at_ms: u64, pings: u8, state: State) {
+        let state = match state {
+            State::Open => 0u64,
+            State::CloseSent => 1,
+            State::Closed => 2,
+        };
+        self.0 = at_ms.min(MS_MASK) | (u64::from(pings) << 48) | (state << 56);
+    }
 }
 
 impl Session {
     /// A session opened at `now_ms` (the upgrade).
     pub fn new(now_ms: u64) -> Session {
+        let mut clock = Clock::default();
+        clock.set(now_ms, 0, State::Open);
         Session {
-            at_ms: now_ms,
-            ..Session::default()
+            decoder: None,
+            clock,
         }
     }
 
     /// Where the closing handshake stands.
-    #[cfg(test)]
     pub fn state(&self) -> State {
-        self.state
+        self.clock.state()
+    }
+
+    fn set_state(&mut self, state: State) {
+        let c = self.clock;
+        self.clock.set(c.at_ms(), c.pings(), state);
     }
 
     /// True while messages flow both ways.
     pub fn is_open(&self) -> bool {
-        self.state == State::Open
+        self.state() == State::Open
     }
 
     /// Heap bytes this session holds (a decoder while a frame spans reads).
@@ -161,12 +201,11 @@ impl Session {
         input: &'a mut [u8],
         pos: &mut usize,
     ) -> Option<Event<'a>> {
-        if self.state == State::Open {
-            self.at_ms = now_ms;
-            self.pings = 0;
+        if self.state() == State::Open {
+            self.clock.set(now_ms, 0, State::Open);
         }
         loop {
-            if self.state == State::Closed {
+            if self.state() == State::Closed {
                 *pos = input.len();
                 return None;
             }
@@ -202,7 +241,7 @@ impl Session {
                 }
             }
             // After our close we only wait for theirs (§5.5.1).
-            if self.state != State::Open {
+            if self.state() != State::Open {
                 continue;
             }
             let payload = input.get(span.start..span.end).unwrap_or_default();
@@ -220,7 +259,7 @@ impl Session {
     /// §7.1.7 _Fail the WebSocket Connection_: send the close code the
     /// error calls for and read nothing more.
     fn fail(&mut self, err: ProtocolError, input_len: usize, pos: &mut usize) -> Event<'static> {
-        self.state = State::Closed;
+        self.set_state(State::Closed);
         self.decoder = None;
         *pos = input_len;
         Event::Closed {
@@ -257,11 +296,11 @@ impl Session {
     }
 
     fn on_message(&mut self, msg: Detached<'static>) -> Option<Event<'static>> {
-        match (self.state, msg) {
+        match (self.state(), msg) {
             (State::Open, Detached::Close(code, _)) => {
                 // §5.5.1: "the endpoint MUST send a Close frame in response
                 // ... typically echoing the status code it received."
-                self.state = State::Closed;
+                self.set_state(State::Closed);
                 let code = code.unwrap_or(CloseCode::NORMAL);
                 Some(Event::Closed {
                     reply: Some(close_frame(code, "")),
@@ -271,7 +310,7 @@ impl Session {
             // Our close was answered: the handshake is complete (§7.1.1: the
             // server closes the TCP connection first).
             (_, Detached::Close(..)) => {
-                self.state = State::Closed;
+                self.set_state(State::Closed);
                 Some(Event::Closed {
                     reply: None,
                     cause: CloseCause::Handshake,
@@ -300,11 +339,11 @@ impl Session {
         code: CloseCode,
         reason: &str,
     ) -> Option<Rc<[u8]>> {
-        if self.state != State::Open {
+        if self.state() != State::Open {
             return None;
         }
-        self.state = State::CloseSent;
-        self.at_ms = now_ms.saturating_add(cfg.close_timeout_ms);
+        let deadline = now_ms.saturating_add(cfg.close_timeout_ms);
+        self.clock.set(deadline, 0, State::CloseSent);
         Some(close_frame(code, reason))
     }
 
@@ -312,20 +351,21 @@ impl Session {
     /// the close frame to send if none was sent yet. The caller closes the
     /// transport once it is written.
     pub fn abort(&mut self, code: CloseCode, reason: &str) -> Option<Rc<[u8]>> {
-        let was_open = self.state == State::Open;
-        self.state = State::Closed;
+        let was_open = self.state() == State::Open;
+        self.set_state(State::Closed);
         self.decoder = None;
         was_open.then(|| close_frame(code, reason))
     }
 
     /// The next deadline, and which timer it is.
     pub fn next_timer(&self, cfg: &SessionConfig) -> Option<(Timer, u64)> {
-        match self.state {
+        let at_ms = self.clock.at_ms();
+        match self.state() {
             State::Open => {
-                let idle = self.at_ms.saturating_add(cfg.ping_timeout_ms);
-                let ping = self.at_ms.saturating_add(
+                let idle = at_ms.saturating_add(cfg.ping_timeout_ms);
+                let ping = at_ms.saturating_add(
                     cfg.ping_interval_ms
-                        .saturating_mul(u64::from(self.pings) + 1),
+                        .saturating_mul(u64::from(self.clock.pings()) + 1),
                 );
                 Some(if ping < idle {
                     (Timer::Ping, ping)
@@ -333,7 +373,7 @@ impl Session {
                     (Timer::Idle, idle)
                 })
             }
-            State::CloseSent => Some((Timer::Close, self.at_ms)),
+            State::CloseSent => Some((Timer::Close, at_ms)),
             State::Closed => None,
         }
     }
@@ -353,11 +393,13 @@ impl Session {
         }
         match timer {
             Timer::Ping => {
-                self.pings = self.pings.saturating_add(1);
+                let c = self.clock;
+                self.clock
+                    .set(c.at_ms(), c.pings().saturating_add(1), c.state());
                 Some(Event::Transmit(cfg.ping.clone()))
             }
             Timer::Idle => {
-                self.state = State::Closed;
+                self.set_state(State::Closed);
                 self.decoder = None;
                 Some(Event::Closed {
                     reply: Some(close_frame(CloseCode::NORMAL, "ping timeout")),
@@ -365,7 +407,7 @@ impl Session {
                 })
             }
             Timer::Close => {
-                self.state = State::Closed;
+                self.set_state(State::Closed);
                 self.decoder = None;
                 Some(Event::Closed {
                     reply: None,
