@@ -1,5 +1,6 @@
 //! Decoder throughput on masked client frames (20 B, 1 KiB, 64 KiB) beside
-//! tungstenite's frame reader on the same bytes, and masking throughput.
+//! tungstenite's frame reader on the same bytes (and our server session,
+//! the path the server takes), and masking throughput.
 //! Binary frames, so neither side validates UTF-8 (tungstenite's frame layer
 //! does not); our decoder unmasks in place, so each pass gets a fresh copy of
 //! the input made outside the timed part. `cargo bench --bench codec`.
@@ -7,6 +8,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use roomcast::proto::frame::{encode_frame, OpCode};
 use roomcast::proto::mask::{apply_mask, apply_mask_naive};
+use roomcast::proto::session::{Event, Session, SessionConfig};
 use roomcast::proto::{Decoder, Message, Side};
 use std::hint::black_box;
 
@@ -40,6 +42,26 @@ fn decode(c: &mut Criterion) {
                     let mut n = 0;
                     while let Ok(Some(m)) = dec.next_message(buf, &mut pos) {
                         if let Message::Binary(p) = m {
+                            black_box(p);
+                        }
+                        n += 1;
+                    }
+                    assert_eq!(n, count);
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        // The server's path: the session (whole frames without a decoder).
+        let cfg = SessionConfig::new(1 << 20, 20_000, 60_000, 10_000);
+        group.bench_with_input(BenchmarkId::new("session", size), &size, |b, _| {
+            b.iter_batched_ref(
+                || input.clone(),
+                |buf| {
+                    let mut session = Session::new(0);
+                    let mut pos = 0;
+                    let mut n = 0;
+                    while let Some(event) = session.handle_bytes(&cfg, 1, buf, &mut pos) {
+                        if let Event::Binary(p) = event {
                             black_box(p);
                         }
                         n += 1;

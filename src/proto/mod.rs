@@ -13,7 +13,7 @@ pub mod fuzzing;
 pub(crate) mod handshake;
 pub mod mask;
 mod message;
-pub(crate) mod session;
+pub mod session;
 
 pub use close::CloseCode;
 pub use decoder::Decoder;
