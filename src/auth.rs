@@ -43,6 +43,8 @@ pub enum TokenError {
     Signature,
     /// `exp` has passed.
     Expired,
+    /// `nbf` has not come yet.
+    NotYetValid,
     /// `sub` is missing or not a usable user id.
     Subject,
 }
@@ -55,6 +57,7 @@ impl TokenError {
             TokenError::Algorithm => "token algorithm must be HS256",
             TokenError::Signature => "bad token signature",
             TokenError::Expired => "token expired",
+            TokenError::NotYetValid => "token not valid yet (nbf)",
             TokenError::Subject => "token has no valid sub",
         }
     }
@@ -72,6 +75,7 @@ struct RawClaims {
     #[serde(default)]
     role: Role,
     rooms: Option<Vec<String>>,
+    nbf: Option<f64>,
 }
 
 /// Verify `token` with `secret` at `now_secs` (Unix time).
@@ -104,9 +108,13 @@ pub fn verify(token: &str, secret: &[u8], now_secs: u64) -> Result<Claims, Token
     if claims.exp.is_some_and(|exp| (now_secs as f64) >= exp) {
         return Err(TokenError::Expired);
     }
+    // RFC 7519 §4.1.5: "MUST NOT be accepted for processing" before nbf.
+    if claims.nbf.is_some_and(|nbf| (now_secs as f64) < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
     let user = claims
         .sub
-        .filter(|u| crate::ids::valid_name(u))
+        .filter(|u| crate::ids::valid_user(u))
         .ok_or(TokenError::Subject)?;
     Ok(Claims {
         user,
@@ -158,6 +166,18 @@ mod tests {
             verify(&t, b"other", 1_700_000_000),
             Err(TokenError::Signature)
         );
+    }
+
+    #[test]
+    fn not_before_and_the_reserved_subject() {
+        let t = sign(&json!({"sub": "bob", "nbf": 1_800_000_000u64}), KEY);
+        assert_eq!(verify(&t, KEY, 1_799_999_999), Err(TokenError::NotYetValid));
+        assert_eq!(
+            verify(&t, KEY, 1_800_000_000).map(|c| c.user),
+            Ok("bob".into())
+        );
+        let t = sign(&json!({"sub": "system"}), KEY);
+        assert_eq!(verify(&t, KEY, 1), Err(TokenError::Subject));
     }
 
     #[test]

@@ -96,8 +96,12 @@ pub struct Config {
     /// The HS256 secret for `auth = "hmac"` (or `ROOMCAST_AUTH_SECRET`).
     pub auth_secret: Option<String>,
     /// The bearer key for `/api/*` (or `ROOMCAST_API_KEY`); without one the
-    /// API answers loopback peers only.
+    /// API is off (403), unless `api_insecure`.
     pub api_key: Option<String>,
+    /// Open the API to every peer without a key: for local development
+    /// only. Loopback is never trusted by itself: behind a reverse proxy on
+    /// the same host every peer is loopback.
+    pub api_insecure: bool,
     /// Origins allowed to upgrade (empty: any).
     pub allowed_origins: Vec<String>,
 }
@@ -130,6 +134,7 @@ impl Default for Config {
             auth: AuthMode::None,
             auth_secret: None,
             api_key: None,
+            api_insecure: false,
             allowed_origins: Vec::new(),
         }
     }
@@ -197,6 +202,8 @@ pub struct Cli {
     auth_secret: Option<String>,
     #[arg(long)]
     api_key: Option<String>,
+    #[arg(long)]
+    api_insecure: Option<bool>,
     /// Comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
@@ -240,6 +247,7 @@ impl Cli {
             offline_queue,
             offline_ttl,
             auth,
+            api_insecure,
             allowed_origins
         );
         if let Some(v) = self.rate_limit_per_sec {

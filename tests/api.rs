@@ -421,7 +421,7 @@ fn ipv6_loopback_serves_rooms_and_the_api() {
     a.join_room("v6");
     a.send(json!({"type": "chat", "data": "over ::1"}));
     assert_eq!(a.expect("chat")["data"], "over ::1");
-    // ::1 is loopback: the API answers without a key.
+    // The harness opens the API (api_insecure); over ::1 as over 127.0.0.1.
     let stats = get_json(&server, "/api/stats");
     assert_eq!(stats["connections"], 1);
 }

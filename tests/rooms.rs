@@ -76,7 +76,15 @@ fn anonymous_users_and_errors_keep_the_connection_open() {
     let server = TestServer::start(|_| {});
     let mut c = Client::connect(&server, "/ws");
     let w = c.expect("welcome");
-    assert_eq!(w["user"], format!("anon-{}", w["conn"]));
+    // SPEC §3: anon- and 16 random hex digits, never the connection id.
+    let user = w["user"].as_str().unwrap().to_owned();
+    let hex = user.strip_prefix("anon-").unwrap();
+    assert!(
+        hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{user}"
+    );
+    let other = Client::connect(&server, "/ws").expect("welcome");
+    assert_ne!(other["user"], w["user"]);
     for (msg, code) in [
         ("{not json", "bad_json"),
         ("[1,2]", "bad_request"),

@@ -207,6 +207,11 @@ impl<'b> Request<'b> {
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             self.ws_version = Some(value);
         } else if name.eq_ignore_ascii_case("origin") {
+            // RFC 6454 §7.3: a request carries at most one Origin; with two,
+            // which one an allow-list checks would be a guess.
+            if self.origin.is_some() {
+                return Err(HandshakeError::BadRequest("more than one Origin header"));
+            }
             self.origin = Some(trim(value));
         } else if name.eq_ignore_ascii_case("authorization") {
             self.authorization = Some(trim(value));

@@ -68,7 +68,7 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+    fn add_connection(&mut self, mut socket: TcpStream, _peer: SocketAddr) {
         let _ = socket.set_nodelay(true);
         let id = self.next_id;
         self.next_id += 1;
@@ -82,7 +82,7 @@ impl Server {
         {
             return;
         }
-        entry.insert(Conn::new(socket, id, peer.ip().is_loopback()));
+        entry.insert(Conn::new(socket, id));
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
         self.schedule(key, deadline);
         // Bytes that arrived before the registration are not lost: adding a

@@ -77,11 +77,8 @@ impl Server {
                     return self.http_error(key, HttpError::Unauthorized, false);
                 }
             }
-            None => {
-                if !self.conns.get(key).is_some_and(|c| c.loopback) {
-                    return self.http_error(key, HttpError::Forbidden, false);
-                }
-            }
+            None if self.cfg.api_insecure => {}
+            None => return self.http_error(key, HttpError::ApiOff, false),
         }
         let Some(segments) = path_segments(&req.path, "/api/") else {
             return self.http_error(key, HttpError::BadRequest("bad percent-encoding"), false);

@@ -74,15 +74,13 @@ pub struct Conn {
     pub doomed: bool,
     /// The hub wants to hear when the queue drains under `drop_threshold`.
     pub drain_watch: bool,
-    /// The peer is on a loopback address (the API without a key).
-    pub loopback: bool,
     /// Why it is ending, once that is decided (for the disconnect metrics).
     pub reason: Option<Reason>,
 }
 
 impl Conn {
     /// A freshly accepted connection, waiting for its request.
-    pub fn new(socket: TcpStream, id: u64, loopback: bool) -> Conn {
+    pub fn new(socket: TcpStream, id: u64) -> Conn {
         Conn {
             socket,
             id,
@@ -98,7 +96,6 @@ impl Conn {
             doomed: false,
             reason: None,
             drain_watch: false,
-            loopback,
         }
     }
 

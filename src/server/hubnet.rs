@@ -148,11 +148,12 @@ impl Server {
             Some(c) => Some(c.user.clone()),
             None => q("user"),
         };
-        let (room, since) = (q("room"), q("since"));
+        let (room, since, epoch) = (q("room"), q("since"), q("epoch"));
         let params = ConnectParams {
             user: user.as_deref(),
             room: room.as_deref(),
             since: since.as_deref(),
+            epoch: epoch.as_deref(),
             role: claims.as_ref().map_or(Role::User, |c| c.role),
             allowed_rooms: claims.as_ref().and_then(|c| c.rooms.as_deref()),
         };

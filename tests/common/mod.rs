@@ -24,6 +24,8 @@ impl TestServer {
     pub fn start(edit: impl FnOnce(&mut Config)) -> TestServer {
         let mut cfg = Config {
             listen: "127.0.0.1:0".into(),
+            // The tests drive the API without a key unless they set one.
+            api_insecure: true,
             ..Config::default()
         };
         edit(&mut cfg);

@@ -4,7 +4,7 @@
 
 use super::{Hub, Join};
 use crate::auth::Role;
-use crate::ids::valid_name;
+use crate::ids::valid_user;
 use crate::proto::CloseCode;
 use crate::room::engine::{Publication, RetractError};
 use crate::room::policy::Rate;
@@ -212,7 +212,7 @@ impl Hub {
             let e = protocol::error("bad_request", "private needs to and data", req.id);
             return net.send(key, &e);
         };
-        if !valid_name(to) {
+        if !valid_user(to) {
             let e = protocol::error("bad_request", "bad user id in to", req.id);
             return net.send(key, &e);
         }

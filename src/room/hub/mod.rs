@@ -73,6 +73,8 @@ pub struct ConnectParams<'a> {
     pub room: Option<&'a str>,
     /// `?since=`: the last seq seen in `room`.
     pub since: Option<&'a str>,
+    /// `?epoch=`: the epoch of `room` that `since` belongs to.
+    pub epoch: Option<&'a str>,
     /// The role (from the token; `user` without auth).
     pub role: Role,
     /// The only rooms the user may join (the token's `rooms`), if limited.
@@ -159,7 +161,7 @@ impl Hub {
         let name = match params.user {
             Some(u) => u,
             None => {
-                anon = format!("anon-{conn_id}");
+                anon = crate::ids::anonymous_user();
                 &anon
             }
         };
@@ -190,21 +192,22 @@ impl Hub {
             net.send(key, &frame);
         }
         if let Some(room) = params.room {
-            self.join_at_connect(key, room, params.since, now, net);
+            self.join_at_connect(key, room, params, now, net);
         }
         true
     }
 
-    /// `?room=` (with `?since=`): a `join` as the query asked for it.
+    /// `?room=` (with `?since=` and `?epoch=`): a `join` as the query
+    /// asked for it.
     fn join_at_connect(
         &mut self,
         key: ConnKey,
         room: &str,
-        since: Option<&str>,
+        params: ConnectParams<'_>,
         now: Now,
         net: &mut impl Net,
     ) {
-        let since = match since.map(str::parse::<u64>) {
+        let since = match params.since.map(str::parse::<u64>) {
             Some(Ok(s)) => Some(s),
             Some(Err(_)) => {
                 let e = protocol::error("bad_request", "since must be a number", None);
@@ -215,7 +218,7 @@ impl Hub {
         let join = Join {
             room,
             since,
-            epoch: None,
+            epoch: params.epoch,
             id: None,
         };
         self.join(key, join, now, net);
@@ -223,7 +226,9 @@ impl Hub {
 
     /// The user checks of a new connection; refusals are sent and closed.
     fn admit(&mut self, key: ConnKey, name: &str, now: Now, net: &mut impl Net) -> Option<UserId> {
-        let refusal = if !valid_name(name) {
+        let refusal = if name == crate::ids::SYSTEM {
+            Some(("unauthorized", "the user id system is reserved"))
+        } else if !valid_name(name) {
             Some(("unauthorized", "bad user id"))
         } else if self.engine.is_banned(name, None, now) {
             Some(("forbidden", "banned"))

@@ -41,6 +41,18 @@ impl Hub {
         ok
     }
 
+    /// Whether `key` may act on `user`: an admin on anyone, a moderator on
+    /// users whose connections all have a lower role than its own.
+    fn outranks(&self, key: ConnKey, user: &str) -> bool {
+        let mine = self.role_of(key);
+        mine == Role::Admin
+            || self
+                .users
+                .conns_of(user)
+                .iter()
+                .all(|k| self.role_of(*k) < mine)
+    }
+
     /// `kick` from a moderator (SPEC §2).
     pub(super) fn cmd_kick(
         &mut self,
@@ -64,6 +76,14 @@ impl Hub {
                 &protocol::error("bad_request", "kick needs user", req.id),
             );
         };
+        if !self.outranks(key, user) {
+            let e = protocol::error(
+                "forbidden",
+                "cannot kick a user of equal or higher role",
+                req.id,
+            );
+            return net.send(key, &e);
+        }
         let kick = Kick {
             user,
             room: req.room.as_deref(),
@@ -129,6 +149,14 @@ impl Hub {
             let e = protocol::error("bad_request", "mute needs user, room and seconds", req.id);
             return net.send(key, &e);
         };
+        if !self.outranks(key, user) {
+            let e = protocol::error(
+                "forbidden",
+                "cannot mute a user of equal or higher role",
+                req.id,
+            );
+            return net.send(key, &e);
+        }
         if !self.mute(user, room, secs, now) {
             let e = protocol::error("bad_request", "seconds must be positive", req.id);
             return net.send(key, &e);

@@ -2,7 +2,7 @@
 //! server only routes and checks the key.
 
 use super::Hub;
-use crate::ids::valid_name;
+use crate::ids::{valid_name, valid_user};
 use crate::room::protocol::quote;
 use crate::room::{Net, Now};
 use std::fmt::Write as _;
@@ -102,6 +102,6 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) -> Option<(usize, bool)> {
-        valid_name(user).then(|| self.send_private("\"system\"", user, data, now, net))
+        valid_user(user).then(|| self.send_private("\"system\"", user, data, now, net))
     }
 }

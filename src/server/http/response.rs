@@ -13,8 +13,10 @@ pub enum HttpError {
     BadRequest(&'static str),
     /// `/api/*` without the right bearer key.
     Unauthorized,
-    /// Not allowed: an `Origin` not listed, or the API without a key.
+    /// Not allowed: an `Origin` not listed.
     Forbidden,
+    /// The API has no key and is not opened with `api_insecure`.
+    ApiOff,
     /// No such endpoint or resource.
     NotFound,
     /// Wrong method for the endpoint.
@@ -38,7 +40,7 @@ impl HttpError {
             HttpError::Handshake(e) => e.status(),
             HttpError::BadRequest(_) => 400,
             HttpError::Unauthorized => 401,
-            HttpError::Forbidden => 403,
+            HttpError::Forbidden | HttpError::ApiOff => 403,
             HttpError::NotFound => 404,
             HttpError::MethodNotAllowed => 405,
             HttpError::LengthRequired => 411,
@@ -53,6 +55,9 @@ impl HttpError {
             HttpError::BadRequest(why) => why,
             HttpError::Unauthorized => "missing or wrong bearer key",
             HttpError::Forbidden => "forbidden",
+            HttpError::ApiOff => {
+                "the API is off: set api_key (or ROOMCAST_API_KEY) and send it as a bearer token, or api_insecure = true for local development"
+            }
             HttpError::NotFound => "not found",
             HttpError::MethodNotAllowed => "method not allowed",
             HttpError::LengthRequired => "length required",
