@@ -70,6 +70,8 @@ pub struct Conn {
     pub dirty: bool,
     /// We already sent FIN.
     pub write_shut: bool,
+    /// The peer sent FIN: nothing more will be read.
+    pub read_closed: bool,
     /// Removal is scheduled for the end of the turn.
     pub doomed: bool,
     /// The hub wants to hear when the queue drains under `drop_threshold`.
@@ -93,6 +95,7 @@ impl Conn {
             wants_writable: false,
             dirty: false,
             write_shut: false,
+            read_closed: false,
             doomed: false,
             reason: None,
             drain_watch: false,

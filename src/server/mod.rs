@@ -100,6 +100,8 @@ pub struct Server {
     dirty: Vec<usize>,
     doomed: Vec<usize>,
     pending_reads: Vec<usize>,
+    /// HTTP connections whose answer was written: their next request.
+    http_resume: Vec<usize>,
     accept_pending: bool,
     accept_paused_until: Option<u64>,
     /// Connections closed at once for lack of descriptors (logged in the stats line).
@@ -158,6 +160,7 @@ impl Server {
             dirty: Vec::new(),
             doomed: Vec::new(),
             pending_reads: Vec::new(),
+            http_resume: Vec::new(),
             accept_pending: false,
             accept_paused_until: None,
             refused_no_fd: 0,
@@ -254,6 +257,11 @@ impl Server {
             for key in std::mem::take(&mut self.pending_reads) {
                 self.read_conn(key);
             }
+            for key in std::mem::take(&mut self.http_resume) {
+                self.advance_http(key);
+                // Edge-triggered: what arrived while we were not reading.
+                self.read_conn(key);
+            }
             self.expire_timers();
             if self.now_ms >= self.next_hub_tick_ms {
                 self.next_hub_tick_ms = self.now_ms + HUB_TICK_MS;
@@ -280,6 +288,7 @@ impl Server {
 
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.pending_reads.is_empty()
+            || !self.http_resume.is_empty()
             || !self.dirty.is_empty()
             || (self.accept_pending && self.accept_paused_until.is_none())
         {

@@ -16,7 +16,13 @@ impl Server {
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut budget = READ_BUDGET;
         while let Some(conn) = self.conns.get_mut(key) {
-            if conn.doomed {
+            if conn.doomed || conn.read_closed {
+                break;
+            }
+            // SPEC §6: the next HTTP request is read only once the answer to
+            // the last one is written, so a peer that never reads cannot
+            // make us queue answers. The drain resumes it.
+            if conn.phase == Phase::Http && conn.outbox.unsent() > 0 {
                 break;
             }
             match conn.socket.read(&mut scratch) {
@@ -59,12 +65,20 @@ impl Server {
     }
 
     fn on_eof(&mut self, key: usize) {
-        let reason = match self.conns.get(key).map(|c| c.phase) {
-            Some(Phase::Linger) => Reason::Normal,
-            Some(Phase::Http) => Reason::Http,
-            _ => Reason::Gone,
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
         };
-        self.doom(key, reason);
+        match conn.phase {
+            Phase::Linger => self.doom(key, Reason::Normal),
+            // A request followed by a half-close (`nc -N`, some proxies)
+            // still gets its answer (SPEC §6): the peer's FIN only means it
+            // sends nothing more.
+            Phase::Http => {
+                conn.read_closed = true;
+                self.advance_http(key);
+            }
+            Phase::WebSocket => self.doom(key, Reason::Gone),
+        }
     }
 
     // ----- writing ---------------------------------------------------------
@@ -159,6 +173,16 @@ impl Server {
                 // Our last bytes are out: send FIN, then wait for the peer's.
                 conn.write_shut = true;
                 let _ = conn.socket.shutdown(Shutdown::Write);
+                if conn.read_closed {
+                    // It came already: nothing is left to wait for.
+                    let reason = conn.reason.unwrap_or(Reason::Http);
+                    self.doom(key, reason);
+                    return;
+                }
+            }
+            if conn.phase == Phase::Http {
+                // The answer is out: the next request may be read.
+                self.http_resume.push(key);
             }
         } else if flushed.bytes >= WRITE_BUDGET {
             // Budget used up, not blocked: continue next turn.

@@ -81,10 +81,7 @@ impl Server {
                 Ok(text) if opcode == OpCode::Text => {
                     self.with_hub(|hub, net, now| hub.handle_text(ConnKey(key), text, now, net))
                 }
-                _ => self.send(
-                    key,
-                    crate::room::protocol::error("bad_json", "messages are JSON text frames", None),
-                ),
+                _ => self.with_hub(|hub, net, now| hub.handle_binary(ConnKey(key), now, net)),
             },
             None => return false,
         }

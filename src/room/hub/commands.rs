@@ -16,44 +16,59 @@ use std::rc::Rc;
 type Id<'a> = Option<&'a RawValue>;
 
 impl Hub {
-    /// One text message from connection `key`.
+    /// One text message from connection `key`. Every frame counts toward
+    /// the rate limit, whatever it holds (SPEC §6): a refused one is not
+    /// even answered with more than `rate_limited`.
     pub fn handle_text(&mut self, key: ConnKey, text: &str, now: Now, net: &mut impl Net) {
-        let req = match protocol::parse_request(text) {
-            Ok(req) => req,
-            Err(ParseError::BadJson) => {
-                return net.send(
-                    key,
-                    &protocol::error("bad_json", "message is not JSON", None),
-                )
-            }
+        let allowed = self.take_token(key, now);
+        let parsed = protocol::parse_request(text);
+        let id = parsed.as_ref().ok().and_then(|r| r.id);
+        if !self.answer_rate(key, allowed, id, net) {
+            return;
+        }
+        match parsed {
+            Ok(req) => self.dispatch(key, &req, now, net),
+            Err(ParseError::BadJson) => net.send(
+                key,
+                &protocol::error("bad_json", "message is not JSON", None),
+            ),
             Err(ParseError::BadRequest) => {
                 let e = protocol::error("bad_request", "not a valid request object", None);
-                return net.send(key, &e);
-            }
-        };
-        let id = req.id;
-        let rate = self.cfg.rate();
-        match self
-            .clients
-            .get_mut(key)
-            .map(|c| c.bucket.take(rate, now.mono_ms))
-        {
-            Some(Rate::Allowed) | None => {}
-            Some(Rate::Refused) => {
-                return net.send(
-                    key,
-                    &protocol::error("rate_limited", "too many requests", id),
-                )
-            }
-            Some(Rate::Abusive) => {
-                net.send(
-                    key,
-                    &protocol::error("rate_limited", "too many requests", id),
-                );
-                return net.close(key, CloseCode::POLICY, "rate limit abuse");
+                net.send(key, &e)
             }
         }
-        self.dispatch(key, &req, now, net);
+    }
+
+    /// A binary frame on `/ws`: counted like any other, then refused.
+    pub fn handle_binary(&mut self, key: ConnKey, now: Now, net: &mut impl Net) {
+        let allowed = self.take_token(key, now);
+        if self.answer_rate(key, allowed, None, net) {
+            let e = protocol::error("bad_json", "messages are JSON text frames", None);
+            net.send(key, &e);
+        }
+    }
+
+    fn take_token(&mut self, key: ConnKey, now: Now) -> Rate {
+        let rate = self.cfg.rate();
+        self.clients
+            .get_mut(key)
+            .map_or(Rate::Allowed, |c| c.bucket.take(rate, now.mono_ms))
+    }
+
+    /// Answer a refused request (and close an abusive client with 1008);
+    /// true if the request may go on.
+    fn answer_rate(&self, key: ConnKey, rate: Rate, id: Id<'_>, net: &mut impl Net) -> bool {
+        if rate == Rate::Allowed {
+            return true;
+        }
+        net.send(
+            key,
+            &protocol::error("rate_limited", "too many requests", id),
+        );
+        if rate == Rate::Abusive {
+            net.close(key, CloseCode::POLICY, "rate limit abuse");
+        }
+        false
     }
 
     fn dispatch(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {

@@ -55,6 +55,41 @@ impl OwnedRequest {
     }
 }
 
+/// Why [`Server::process_http`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HttpStall {
+    /// The next request is not whole yet.
+    NeedBytes,
+    /// The answer to the last request is not written yet.
+    AnswerPending,
+    /// The connection is no longer taking HTTP requests.
+    Done,
+}
+
+/// The length of `req`'s body. SPEC §1: bodies need `Content-Length` (no
+/// chunked bodies) and at most 1 MiB; SPEC §6: only `/api/*` takes one, so
+/// no other path makes us buffer a body (a request without one simply has
+/// none, RFC 9112 §6.3).
+fn body_length(
+    req: &OwnedRequest,
+    content_length: Option<u64>,
+    chunked: bool,
+) -> Result<usize, HttpError> {
+    let api = req.path.starts_with("/api/");
+    let takes_body = api && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH");
+    if chunked || (takes_body && content_length.is_none()) {
+        return Err(HttpError::LengthRequired);
+    }
+    match usize::try_from(content_length.unwrap_or(0)) {
+        Ok(0) => Ok(0),
+        Ok(n) if api && n <= MAX_BODY => Ok(n),
+        // Outside the API only GET and HEAD are served; any other method
+        // gets its 404 or 405 (and the connection closes, body unread).
+        _ if !api && !matches!(req.method.as_str(), "GET" | "HEAD") => Ok(0),
+        _ => Err(HttpError::PayloadTooLarge),
+    }
+}
+
 impl Server {
     pub(super) fn on_http_bytes(&mut self, key: usize, data: &[u8]) {
         let Some(http) = self.conns.get_mut(key).and_then(|c| c.http.as_mut()) else {
@@ -70,28 +105,46 @@ impl Server {
             return;
         }
         http.buf.extend_from_slice(data);
-        self.process_http(key);
+        self.advance_http(key);
     }
 
-    /// Answer every complete request in the buffer (keep-alive pipelining).
-    fn process_http(&mut self, key: usize) {
+    /// Answer the next request if its turn has come; once the peer has
+    /// half-closed and no whole request is left, close.
+    pub(super) fn advance_http(&mut self, key: usize) {
+        if self.process_http(key) == HttpStall::NeedBytes
+            && self.conns.get(key).is_some_and(|c| c.read_closed)
+        {
+            self.set_reason(key, Reason::Http);
+            self.linger_after(key, None);
+        }
+    }
+
+    /// Answer the complete requests in the buffer, one at a time: the next
+    /// waits until the answer to this one is written (SPEC §6, as nginx).
+    fn process_http(&mut self, key: usize) -> HttpStall {
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
-                return;
+                return HttpStall::Done;
             };
             if conn.phase != Phase::Http || conn.doomed {
-                return;
+                return HttpStall::Done;
+            }
+            if conn.outbox.unsent() > 0 {
+                return HttpStall::AnswerPending;
             }
             let Some(http) = conn.http.as_mut() else {
-                return;
+                return HttpStall::Done;
             };
             if http.buf.is_empty() {
-                return;
+                return HttpStall::NeedBytes;
             }
             let head_len = match http.scanner.scan(&http.buf) {
                 Ok(Some(n)) => n,
-                Ok(None) => return,
-                Err(e) => return self.http_error(key, e.into(), false),
+                Ok(None) => return HttpStall::NeedBytes,
+                Err(e) => {
+                    self.http_error(key, e.into(), false);
+                    return HttpStall::Done;
+                }
             };
             let parsed = parse_request(http.buf.get(..head_len).unwrap_or_default());
             let (req, content_length, chunked) = match parsed {
@@ -100,24 +153,22 @@ impl Server {
                     r.content_length,
                     r.has_transfer_encoding,
                 ),
-                Err(e) => return self.http_error(key, e.into(), false),
+                Err(e) => {
+                    self.http_error(key, e.into(), false);
+                    return HttpStall::Done;
+                }
             };
             http.head_only = req.head_only;
-            // SPEC §1: bodies need Content-Length (no chunked bodies here).
-            // Only /api/* takes a body; elsewhere a request without one
-            // simply has none (RFC 9112 §6.3) and is routed as it is.
-            let takes_body = req.path.starts_with("/api/")
-                && matches!(req.method.as_str(), "POST" | "PUT" | "PATCH");
-            if chunked || (takes_body && content_length.is_none()) {
-                return self.http_error(key, HttpError::LengthRequired, req.wants_upgrade);
-            }
-            let body_len = match usize::try_from(content_length.unwrap_or(0)) {
-                Ok(n) if n <= MAX_BODY => n,
-                _ => return self.http_error(key, HttpError::PayloadTooLarge, req.wants_upgrade),
+            let body_len = match body_length(&req, content_length, chunked) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.http_error(key, e, req.wants_upgrade);
+                    return HttpStall::Done;
+                }
             };
             let consumed = head_len + body_len;
             if http.buf.len() < consumed {
-                return; // the body is still arriving
+                return HttpStall::NeedBytes; // the body is still arriving
             }
             let body: Vec<u8> = http
                 .buf
