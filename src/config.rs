@@ -104,6 +104,9 @@ pub struct Config {
     pub api_insecure: bool,
     /// Origins allowed to upgrade (empty: any).
     pub allowed_origins: Vec<String>,
+    /// How deep a message's `data` may nest: 32 holds any real document;
+    /// 10,000 levels break the parsers of the members it is sent to.
+    pub max_json_depth: usize,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Default for Config {
             api_key: None,
             api_insecure: false,
             allowed_origins: Vec::new(),
+            max_json_depth: 32,
         }
     }
 }
@@ -207,6 +211,8 @@ pub struct Cli {
     /// Comma-separated.
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
+    #[arg(long)]
+    max_json_depth: Option<usize>,
 }
 
 impl Cli {
@@ -248,7 +254,8 @@ impl Cli {
             offline_ttl,
             auth,
             api_insecure,
-            allowed_origins
+            allowed_origins,
+            max_json_depth
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;
@@ -338,6 +345,8 @@ impl Config {
             (self.api_key.as_deref() == Some(""), "api_key", "must not be empty"),
             (self.history_size > 1_000_000, "history_size", "at most 1000000"),
             (self.offline_queue > 1_000_000, "offline_queue", "at most 1000000"),
+            // serde_json refuses more than 128 levels in any message.
+            (!(1..=100).contains(&self.max_json_depth), "max_json_depth", "expected 1 to 100"),
         ];
         match checks.iter().find(|(broken, _, _)| *broken) {
             Some((_, key, why)) => Err(format!("bad value for {key}: {why}")),

@@ -53,6 +53,7 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         ping_interval_secs: 20.0,
         rate_per_sec: 0.0,
         rate_burst: 0,
+        max_json_depth: 32,
     }
 }
 

@@ -169,6 +169,105 @@ pub fn quote(s: &str) -> Box<str> {
     String::from_utf8(out).unwrap_or_default().into_boxed_str()
 }
 
+/// Why a `data` value is refused (the reason of its `bad_json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataError {
+    /// Nested deeper than `max_json_depth`.
+    TooDeep,
+    /// A number outside IEEE 754 double range (RFC 7493 §2.2).
+    NumberOutOfRange,
+    /// A `\u` escape of half a surrogate pair (RFC 7493 §2.1).
+    LoneSurrogate,
+}
+
+impl DataError {
+    /// The reason sent with `bad_json`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DataError::TooDeep => "data is nested deeper than max_json_depth",
+            DataError::NumberOutOfRange => "data has a number beyond double range (I-JSON)",
+            DataError::LoneSurrogate => "data has a lone surrogate escape (I-JSON)",
+        }
+    }
+}
+
+/// Check `json` (syntactically valid JSON, as `serde_json` handed it over)
+/// before it is stored and sent to others (SPEC §6): at most `max_depth`
+/// arrays and objects deep, and I-JSON (RFC 7493): numbers a double can
+/// hold, no lone surrogates. Every member's parser, and every later
+/// `history` reply, would choke on what passes through otherwise. One
+/// pass over the bytes, no allocation.
+pub fn check_data(json: &str, max_depth: usize) -> Result<(), DataError> {
+    let bytes = json.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(DataError::TooDeep);
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'"' => i = check_string(bytes, i + 1)?,
+            b'-' | b'0'..=b'9' => {
+                let end = bytes
+                    .get(i..)
+                    .and_then(|rest| {
+                        rest.iter().position(|c| {
+                            !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                        })
+                    })
+                    .map_or(bytes.len(), |n| i + n);
+                let number = json.get(i..end).unwrap_or_default();
+                if !number.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(DataError::NumberOutOfRange);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Past the string whose contents start at `i`; checks `\u` surrogates.
+fn check_string(bytes: &[u8], mut i: usize) -> Result<usize, DataError> {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => return Ok(i + 1),
+            b'\\' if bytes.get(i + 1) == Some(&b'u') => {
+                let unit = hex(i + 2).unwrap_or(0);
+                i += 6;
+                if (0xDC00..=0xDFFF).contains(&unit) {
+                    return Err(DataError::LoneSurrogate);
+                }
+                if (0xD800..=0xDBFF).contains(&unit) {
+                    // A high surrogate must be followed by a low one.
+                    let low = (bytes.get(i) == Some(&b'\\') && bytes.get(i + 1) == Some(&b'u'))
+                        .then(|| hex(i + 2))
+                        .flatten();
+                    if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                        return Err(DataError::LoneSurrogate);
+                    }
+                    i += 6;
+                }
+            }
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    Ok(i)
+}
+
 /// An `error` event (SPEC §2).
 pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
     JsonFrame::new("error")
@@ -203,6 +302,41 @@ mod tests {
             assert_eq!(v["room"], s);
             assert_eq!(v["seq"], 7);
             assert_eq!(v["data"]["k"][1], 2);
+        }
+    }
+
+    #[test]
+    fn data_is_checked_for_depth_and_i_json() {
+        let ok = r#"{"a":[1,-2.5e10,{"b":"\u00e9\ud83d\ude00 [ \" ]"}],"c":null}"#;
+        assert_eq!(check_data(ok, 3), Ok(()));
+        assert_eq!(check_data(ok, 2), Err(DataError::TooDeep));
+        let deep = format!("{}1{}", "[".repeat(33), "]".repeat(33));
+        assert_eq!(check_data(&deep, 32), Err(DataError::TooDeep));
+        assert_eq!(check_data(&deep[1..deep.len() - 1], 32), Ok(()));
+        assert_eq!(check_data("1e999999", 32), Err(DataError::NumberOutOfRange));
+        assert_eq!(check_data("[-1e309]", 32), Err(DataError::NumberOutOfRange));
+        assert_eq!(check_data("1.7976931348623157e308", 32), Ok(()));
+        assert_eq!(check_data(r#""\ud800""#, 32), Err(DataError::LoneSurrogate));
+        assert_eq!(
+            check_data(r#""\udc00x""#, 32),
+            Err(DataError::LoneSurrogate)
+        );
+        assert_eq!(
+            check_data(r#""\ud800\u0041""#, 32),
+            Err(DataError::LoneSurrogate)
+        );
+        assert_eq!(
+            check_data(r#""\\ud800""#, 32),
+            Ok(()),
+            "an escaped backslash"
+        );
+        // What passes, serde_json reads back.
+        for good in [ok, r#""\\u""#, "0", "[]"] {
+            assert!(check_data(good, 32).is_ok());
+            assert!(
+                serde_json::from_str::<serde_json::Value>(good).is_ok(),
+                "{good}"
+            );
         }
     }
 

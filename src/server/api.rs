@@ -128,6 +128,8 @@ impl Server {
             .data
             .ok_or(HttpError::BadRequest("publish needs data"))?
             .get();
+        crate::room::protocol::check_data(data, self.cfg.max_json_depth)
+            .map_err(|e| HttpError::BadRequest(e.reason()))?;
         if let Some(room) = b.room.as_deref() {
             let (delivered, seq) = self
                 .with_hub(|hub, net, now| hub.publish_to_room(room, data, now, net))

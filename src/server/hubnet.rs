@@ -77,6 +77,7 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         ping_interval_secs: cfg.ping_interval,
         rate_per_sec: cfg.rate_limit.per_sec,
         rate_burst: cfg.rate_limit.burst,
+        max_json_depth: cfg.max_json_depth,
     }
 }
 

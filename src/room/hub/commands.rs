@@ -73,6 +73,13 @@ impl Hub {
 
     fn dispatch(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
         let id = req.id;
+        // What would be stored and sent on is checked once, here (SPEC §6).
+        if let Some(Err(e)) = req
+            .data
+            .map(|d| protocol::check_data(d.get(), self.cfg.max_json_depth))
+        {
+            return net.send(key, &protocol::error("bad_json", e.reason(), id));
+        }
         match req.kind.as_deref() {
             Some("join") => match req.room.as_deref() {
                 Some(room) => {

@@ -53,6 +53,8 @@ pub struct HubConfig {
     pub rate_per_sec: f64,
     /// Requests in a burst.
     pub rate_burst: u32,
+    /// How deep `data` may nest.
+    pub max_json_depth: usize,
 }
 
 impl HubConfig {
