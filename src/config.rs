@@ -107,6 +107,17 @@ pub struct Config {
     /// How deep a message's `data` may nest: 32 holds any real document;
     /// 10,000 levels break the parsers of the members it is sent to.
     pub max_json_depth: usize,
+    /// Rooms at most (empty ones within `room_ttl` count): 100,000 rooms
+    /// cost ~75 MB at most with their logs; beyond, `over_capacity`.
+    pub max_rooms: usize,
+    /// Bytes of history in all rooms (256 MiB): past it the oldest messages
+    /// of the least recently active rooms are evicted first.
+    pub max_history_bytes: usize,
+    /// Bytes of offline inboxes in all (64 MiB): past it a private to an
+    /// offline user is not stored.
+    pub max_offline_bytes: usize,
+    /// Bans and mutes in all (100,000: a few hundred bytes each).
+    pub max_bans: usize,
 }
 
 impl Default for Config {
@@ -140,6 +151,10 @@ impl Default for Config {
             api_insecure: false,
             allowed_origins: Vec::new(),
             max_json_depth: 32,
+            max_rooms: 100_000,
+            max_history_bytes: 256 << 20,
+            max_offline_bytes: 64 << 20,
+            max_bans: 100_000,
         }
     }
 }
@@ -213,6 +228,14 @@ pub struct Cli {
     allowed_origins: Option<Vec<String>>,
     #[arg(long)]
     max_json_depth: Option<usize>,
+    #[arg(long)]
+    max_rooms: Option<usize>,
+    #[arg(long)]
+    max_history_bytes: Option<usize>,
+    #[arg(long)]
+    max_offline_bytes: Option<usize>,
+    #[arg(long)]
+    max_bans: Option<usize>,
 }
 
 impl Cli {
@@ -255,7 +278,11 @@ impl Cli {
             auth,
             api_insecure,
             allowed_origins,
-            max_json_depth
+            max_json_depth,
+            max_rooms,
+            max_history_bytes,
+            max_offline_bytes,
+            max_bans
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;

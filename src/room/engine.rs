@@ -115,20 +115,44 @@ pub trait Engine {
     fn forget_room(&mut self, room: &str);
 
     /// Keep a private message for `user` until `now + offline_ttl`; false
-    /// when it is not stored (capacity 0).
+    /// when it is not stored (`offline_queue = 0`, or `max_offline_bytes`).
     fn store_offline(&mut self, user: &str, frame: Rc<[u8]>, now: Now) -> bool;
     /// Take `user`'s stored private messages, oldest first.
     fn take_offline(&mut self, user: &str, now: Now) -> Vec<Rc<[u8]>>;
 
     /// Ban `user` from `room` (`None`: from connecting) until `until_ms`.
-    fn ban(&mut self, user: &str, room: Option<&str>, until_ms: u64);
+    fn ban(&mut self, user: &str, room: Option<&str>, until_ms: u64) -> Result<(), OverCapacity>;
     /// Whether `user` may not be in `room` (`None`: connect at all) now.
     fn is_banned(&self, user: &str, room: Option<&str>, now: Now) -> bool;
     /// Refuse `user`'s chat in `room` until `until_ms`.
-    fn mute(&mut self, user: &str, room: &str, until_ms: u64);
+    fn mute(&mut self, user: &str, room: &str, until_ms: u64) -> Result<(), OverCapacity>;
     /// Whether `user` may not chat in `room` now.
     fn is_muted(&self, user: &str, room: &str, now: Now) -> bool;
 
-    /// Periodic expiry (offline messages, bans, mutes).
+    /// Periodic expiry (offline messages, bans, mutes): costs what is due.
     fn tick(&mut self, now: Now);
+
+    /// What the engine holds against its budgets (SPEC §6).
+    fn usage(&self) -> Usage;
+}
+
+/// There is no room for another ban or mute (`max_bans`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverCapacity;
+
+/// What an engine holds against its budgets, and what the budgets cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of stored history.
+    pub history_bytes: usize,
+    /// History messages evicted to stay within `max_history_bytes`.
+    pub history_evicted: u64,
+    /// Bytes of offline inboxes.
+    pub offline_bytes: usize,
+    /// Private messages not stored for `max_offline_bytes`.
+    pub offline_refused: u64,
+    /// Bans and mutes.
+    pub restrictions: usize,
+    /// Bans and mutes refused for `max_bans`.
+    pub restrictions_refused: u64,
 }

@@ -54,6 +54,10 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         rate_per_sec: 0.0,
         rate_burst: 0,
         max_json_depth: 32,
+        max_rooms: 100,
+        max_history_bytes: usize::MAX,
+        max_offline_bytes: usize::MAX,
+        max_bans: 100,
     }
 }
 

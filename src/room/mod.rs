@@ -26,7 +26,7 @@ pub(crate) mod protocol;
 mod rooms;
 mod users;
 
-pub use hub::{ConnectParams, Hub, HubConfig, Kick};
+pub use hub::{ConnectParams, Hub, HubConfig, Kick, Refusal, Refused};
 
 use crate::proto::CloseCode;
 use std::rc::Rc;
@@ -36,7 +36,7 @@ use std::rc::Rc;
 pub struct ConnKey(pub usize);
 
 /// A room's index in `rooms::Rooms` (local to this process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomId(usize);
 
 /// A user's index in `users::Users` (local to this process).

@@ -1,12 +1,13 @@
 //! Local membership: which connections of this process are in which room.
 //! A room's members are slab keys in a `Vec` (a broadcast is a plain loop);
 //! each member's position is kept in its client, so leaving is a
-//! swap-remove plus one index fix. Rooms that emptied wait in a list (at
-//! most once each: a flag per room) and are dropped `room_ttl` later.
+//! swap-remove plus one index fix. Rooms that emptied wait in an index by
+//! the time they emptied (each at most once) and are dropped `room_ttl`
+//! later: the check costs the rooms that are due, not the rooms.
 
 use super::{ConnKey, RoomId, UserId};
 use slab::Slab;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 /// One room, as far as this process knows it.
@@ -18,10 +19,9 @@ pub struct Room {
     members: Vec<ConnKey>,
     /// Distinct users among the members, with their connection counts.
     users: HashMap<UserId, u32>,
-    /// When the room last became empty (it is dropped `room_ttl` later).
+    /// When the room last became empty (it is dropped `room_ttl` later);
+    /// its key in [`Rooms`]' index of empty rooms.
     empty_since: Option<u64>,
-    /// In [`Rooms`]' list of empty rooms (at most once).
-    listed_empty: bool,
     /// The `online` count last announced by a throttled `online` event.
     online_announced: usize,
     /// In [`Rooms`]' list of rooms with an `online` event pending.
@@ -71,8 +71,8 @@ pub struct Left {
 pub struct Rooms {
     slab: Slab<Room>,
     index: HashMap<Rc<str>, RoomId>,
-    /// Rooms that emptied, each at most once.
-    empty: Vec<RoomId>,
+    /// Rooms that are empty, by when they emptied.
+    empty: BTreeSet<(u64, RoomId)>,
     /// Rooms whose throttled `online` count may need announcing.
     online_pending: Vec<RoomId>,
 }
@@ -111,12 +111,11 @@ impl Rooms {
             members: Vec::new(),
             users: HashMap::new(),
             empty_since: Some(now_ms),
-            listed_empty: true,
             online_announced: 0,
             online_pending: false,
         }));
         self.index.insert(name, id);
-        self.empty.push(id);
+        self.empty.insert((now_ms, id));
         id
     }
 
@@ -125,7 +124,9 @@ impl Rooms {
     pub fn add(&mut self, id: RoomId, key: ConnKey, user: UserId) -> Option<(u32, bool)> {
         let room = self.slab.get_mut(id.0)?;
         room.members.push(key);
-        room.empty_since = None;
+        if let Some(since) = room.empty_since.take() {
+            self.empty.remove(&(since, id));
+        }
         let count = room.users.entry(user).or_insert(0);
         *count += 1;
         Some(((room.members.len() - 1) as u32, *count == 1))
@@ -154,10 +155,7 @@ impl Rooms {
         let now_empty = room.members.is_empty();
         if now_empty {
             room.empty_since = Some(now_ms);
-            if !room.listed_empty {
-                room.listed_empty = true;
-                self.empty.push(id);
-            }
+            self.empty.insert((now_ms, id));
         }
         Some(Left {
             moved,
@@ -201,29 +199,20 @@ impl Rooms {
     }
 
     /// Drop the rooms empty for `ttl_ms` by `now_ms`; their names, for the
-    /// engine to forget. Costs the rooms that emptied, not the rooms.
+    /// engine to forget. Costs the rooms that are due.
     pub fn expire_empty(&mut self, now_ms: u64, ttl_ms: u64) -> Vec<Rc<str>> {
         let mut dropped = Vec::new();
-        let mut listed = std::mem::take(&mut self.empty);
-        listed.retain(|id| {
-            let Some(room) = self.slab.get_mut(id.0) else {
-                return false;
-            };
-            match room.empty_since {
-                Some(t) if now_ms >= t.saturating_add(ttl_ms) => {
-                    let room = self.slab.remove(id.0);
-                    self.index.remove(&room.name);
-                    dropped.push(room.name);
-                    false
-                }
-                Some(_) => true,
-                None => {
-                    room.listed_empty = false;
-                    false
-                }
+        while let Some(&(since, id)) = self.empty.first() {
+            if now_ms < since.saturating_add(ttl_ms) {
+                break;
             }
-        });
-        self.empty = listed;
+            self.empty.pop_first();
+            if self.slab.contains(id.0) {
+                let room = self.slab.remove(id.0);
+                self.index.remove(&room.name);
+                dropped.push(room.name);
+            }
+        }
         dropped
     }
 
@@ -242,8 +231,11 @@ impl Rooms {
             if room.members.is_empty() != room.empty_since.is_some() {
                 return Err(format!("room {} empty_since is wrong", room.name));
             }
-            if room.members.is_empty() && !room.listed_empty {
-                return Err(format!("empty room {} is not listed", room.name));
+            let listed = room
+                .empty_since
+                .is_some_and(|t| self.empty.contains(&(t, RoomId(i))));
+            if room.members.is_empty() != listed {
+                return Err(format!("room {} is listed as empty wrongly", room.name));
             }
         }
         if self.empty.len() > self.slab.len() {

@@ -4,7 +4,7 @@
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
 use super::Server;
-use crate::room::Kick;
+use crate::room::{Kick, Refusal};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
@@ -46,6 +46,14 @@ struct MuteBody<'a> {
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
+}
+
+/// A kick or mute refused: 400 or 503 (SPEC §6, `max_bans`).
+fn refusal_status(refusal: Refusal) -> HttpError {
+    match refusal {
+        Refusal::BadRequest(why) => HttpError::BadRequest(why),
+        Refusal::OverCapacity(key) => HttpError::Unavailable(key),
+    }
 }
 
 /// A JSON object of numbers, for the API's answers.
@@ -133,7 +141,7 @@ impl Server {
         if let Some(room) = b.room.as_deref() {
             let (delivered, seq) = self
                 .with_hub(|hub, net, now| hub.publish_to_room(room, data, now, net))
-                .ok_or(HttpError::BadRequest("bad room name"))?;
+                .map_err(refusal_status)?;
             Ok(ack_json(&[("delivered", delivered as u64), ("seq", seq)]))
         } else if let Some(user) = b.user.as_deref() {
             let (delivered, stored) = self
@@ -159,18 +167,17 @@ impl Server {
             reason: b.reason.as_deref(),
             ban_seconds: b.ban_seconds,
         };
-        let kicked = self.with_hub(|hub, net, now| hub.kick(kick, now, net));
+        let kicked = self
+            .with_hub(|hub, net, now| hub.kick(kick, now, net))
+            .map_err(refusal_status)?;
         Ok(ack_json(&[("kicked", kicked as u64)]))
     }
 
     fn api_mute(&mut self, body: &[u8]) -> Result<String, HttpError> {
         let b: MuteBody<'_> = serde_json::from_slice(body)
             .map_err(|_| HttpError::BadRequest("mute needs user, room and seconds"))?;
-        let ok = self.with_hub(|hub, _, now| hub.mute(&b.user, &b.room, b.seconds, now));
-        if ok {
-            Ok("{\"muted\":true}".to_owned())
-        } else {
-            Err(HttpError::BadRequest("seconds must be positive"))
-        }
+        self.with_hub(|hub, _, now| hub.mute(&b.user, &b.room, b.seconds, now))
+            .map_err(refusal_status)?;
+        Ok("{\"muted\":true}".to_owned())
     }
 }

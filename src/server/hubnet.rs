@@ -78,6 +78,10 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         rate_per_sec: cfg.rate_limit.per_sec,
         rate_burst: cfg.rate_limit.burst,
         max_json_depth: cfg.max_json_depth,
+        max_rooms: cfg.max_rooms,
+        max_history_bytes: cfg.max_history_bytes,
+        max_offline_bytes: cfg.max_offline_bytes,
+        max_bans: cfg.max_bans,
     }
 }
 

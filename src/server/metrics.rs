@@ -142,10 +142,86 @@ impl Server {
                 .collect(),
         }
         .write(&mut out);
+        self.budget_families(&mut out);
         let (rss, cpu) = (sys::rss_bytes() as f64, sys::cpu_seconds());
         Family::single(PROCESS_RSS.0, PROCESS_RSS.1, PROCESS_RSS.2, rss).write(&mut out);
         Family::single(PROCESS_CPU.0, PROCESS_CPU.1, PROCESS_CPU.2, cpu).write(&mut out);
         out
+    }
+
+    /// SPEC §6: each budget's use and limit, and what was refused for it,
+    /// so an operator sees which one is near its cap.
+    fn budget_families(&self, out: &mut String) {
+        let usage = self.hub.usage();
+        let (outbox, http): (usize, usize) = self.conns.iter().fold((0, 0), |(o, h), (_, c)| {
+            let buffered = c.http.as_ref().map_or(0, |b| b.buf.capacity());
+            (o + c.outbox.unsent(), h + buffered)
+        });
+        let cfg = &self.cfg;
+        let kinds: [(&str, usize, Option<usize>); 7] = [
+            ("connections", self.conns.len(), Some(self.max_connections)),
+            ("rooms", self.hub.room_count(), Some(cfg.max_rooms)),
+            (
+                "history_bytes",
+                usage.history_bytes,
+                Some(cfg.max_history_bytes),
+            ),
+            (
+                "offline_bytes",
+                usage.offline_bytes,
+                Some(cfg.max_offline_bytes),
+            ),
+            ("bans", usage.restrictions, Some(cfg.max_bans)),
+            ("outbox_bytes", outbox, None),
+            ("http_buffer_bytes", http, None),
+        ];
+        let label = |kind: &str| format!("{{kind=\"{kind}\"}}");
+        Family {
+            name: "roomcast_budget_used",
+            kind: "gauge",
+            help: "What each budget holds (bytes, or items for connections, rooms and bans).",
+            samples: kinds
+                .iter()
+                .map(|(k, used, _)| (label(k), *used as f64))
+                .collect(),
+        }
+        .write(out);
+        Family {
+            name: "roomcast_budget_limit",
+            kind: "gauge",
+            help: "Each budget's cap (max_* in the configuration).",
+            samples: kinds
+                .iter()
+                .filter_map(|(k, _, limit)| limit.map(|l| (label(k), l as f64)))
+                .collect(),
+        }
+        .write(out);
+        let refused = self.hub.refused();
+        let reasons = [
+            ("max_rooms", refused.max_rooms),
+            ("max_offline_bytes", usage.offline_refused),
+            ("max_bans", usage.restrictions_refused),
+            ("max_connections", self.stats.refused_max_connections),
+            ("no_descriptors", self.refused_no_fd),
+            ("rate_limited", refused.rate_limited),
+        ];
+        Family {
+            name: "roomcast_refused_total",
+            kind: "counter",
+            help: "Requests and connections refused, by the limit that refused them.",
+            samples: reasons
+                .iter()
+                .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), *n as f64))
+                .collect(),
+        }
+        .write(out);
+        Family::single(
+            "roomcast_history_evicted_total",
+            "counter",
+            "History messages evicted to stay within max_history_bytes.",
+            usage.history_evicted as f64,
+        )
+        .write(out);
     }
 
     /// The stats line in the log, every 30 s.

@@ -64,6 +64,8 @@ pub struct Stats {
     pub handshakes_ok: u64,
     /// Upgrades refused (any HTTP error on an upgrade request).
     pub handshakes_failed: u64,
+    /// Upgrades and connections refused at `max_connections`.
+    pub refused_max_connections: u64,
     /// Disconnects by reason, indexed like [`Reason::ALL`].
     pub disconnects: [u64; 8],
 }

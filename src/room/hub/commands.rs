@@ -57,10 +57,11 @@ impl Hub {
 
     /// Answer a refused request (and close an abusive client with 1008);
     /// true if the request may go on.
-    fn answer_rate(&self, key: ConnKey, rate: Rate, id: Id<'_>, net: &mut impl Net) -> bool {
+    fn answer_rate(&mut self, key: ConnKey, rate: Rate, id: Id<'_>, net: &mut impl Net) -> bool {
         if rate == Rate::Allowed {
             return true;
         }
+        self.refused.rate_limited += 1;
         net.send(
             key,
             &protocol::error("rate_limited", "too many requests", id),

@@ -30,6 +30,11 @@ impl Hub {
             // Already a member: answer again (and replay), change nothing.
             return self.reply_joined(key, rid, join, now, net);
         }
+        // SPEC §6 max_rooms: checked before anyone is moved out.
+        if !self.has_room_for(join.room) {
+            let e = protocol::error("over_capacity", "the server holds max_rooms rooms", id);
+            return net.send(key, &e);
+        }
         if !self.make_room_for(key, existing, id, now, net) {
             return;
         }

@@ -11,7 +11,7 @@ mod membership;
 mod moderation;
 mod views;
 
-pub use moderation::Kick;
+pub use moderation::{Kick, Refusal};
 
 use super::clients::{Client, Clients};
 use super::engine::Engine;
@@ -55,6 +55,14 @@ pub struct HubConfig {
     pub rate_burst: u32,
     /// How deep `data` may nest.
     pub max_json_depth: usize,
+    /// Rooms at most (a join that would create one more gets `over_capacity`).
+    pub max_rooms: usize,
+    /// Bytes of history in all rooms.
+    pub max_history_bytes: usize,
+    /// Bytes of offline inboxes in all.
+    pub max_offline_bytes: usize,
+    /// Bans and mutes in all.
+    pub max_bans: usize,
 }
 
 impl HubConfig {
@@ -92,9 +100,19 @@ struct Join<'a> {
     id: Option<&'a RawValue>,
 }
 
+/// Requests the model refused, by reason (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Refused {
+    /// Joins and publishes that would have created a room past `max_rooms`.
+    pub max_rooms: u64,
+    /// Frames refused by the rate limit.
+    pub rate_limited: u64,
+}
+
 /// The room model. See the module docs.
 pub struct Hub {
     cfg: HubConfig,
+    refused: Refused,
     rooms: Rooms,
     users: Users,
     clients: Clients,
@@ -116,8 +134,11 @@ impl Hub {
     pub fn new(cfg: HubConfig) -> Hub {
         let engine = MemoryEngine::new(MemoryLimits {
             history_size: cfg.history_size,
+            max_history_bytes: cfg.max_history_bytes,
             offline_queue: cfg.offline_queue,
             offline_ttl_ms: cfg.offline_ttl_ms,
+            max_offline_bytes: cfg.max_offline_bytes,
+            max_bans: cfg.max_bans,
         });
         Hub::with_engine(cfg, Box::new(engine))
     }
@@ -126,6 +147,7 @@ impl Hub {
     pub fn with_engine(cfg: HubConfig, engine: Box<dyn Engine>) -> Hub {
         Hub {
             cfg,
+            refused: Refused::default(),
             rooms: Rooms::default(),
             users: Users::default(),
             clients: Clients::default(),
@@ -146,6 +168,26 @@ impl Hub {
     /// `/ws` connections known to the model.
     pub fn client_count(&self) -> usize {
         self.clients.len()
+    }
+
+    /// What the engine holds against its budgets.
+    pub fn usage(&self) -> crate::room::engine::Usage {
+        self.engine.usage()
+    }
+
+    /// Whether a room called `name` could exist: it does, or there is room
+    /// for one more under `max_rooms`.
+    fn has_room_for(&mut self, name: &str) -> bool {
+        let ok = self.rooms.find(name).is_some() || self.rooms.len() < self.cfg.max_rooms;
+        if !ok {
+            self.refused.max_rooms += 1;
+        }
+        ok
+    }
+
+    /// Requests refused, by reason.
+    pub fn refused(&self) -> Refused {
+        self.refused
     }
 
     /// A `/ws` connection opened: check the user, send `welcome`, the

@@ -3,6 +3,7 @@
 
 use super::Hub;
 use crate::auth::Role;
+use crate::ids::valid_name;
 use crate::room::protocol::{self, JsonFrame, Request};
 use crate::room::{ConnKey, Net, Now};
 use serde_json::value::RawValue;
@@ -18,6 +19,43 @@ pub struct Kick<'a> {
     pub reason: Option<&'a str>,
     /// Keep them out (of the room, or of the server) this long.
     pub ban_seconds: Option<f64>,
+}
+
+/// The longest ban or mute: 30 days (SPEC §6). A longer one is a
+/// permanent decision that belongs in the application's own user store.
+const MAX_RESTRICTION_SECS: f64 = 30.0 * 24.0 * 3600.0;
+
+/// Why a kick or mute was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A bad name or duration (`bad_request`, API 400).
+    BadRequest(&'static str),
+    /// A budget is full (`over_capacity`, API 503): the key that caps it.
+    OverCapacity(&'static str),
+}
+
+impl Refusal {
+    /// The `error` event for a client.
+    fn error(self, id: Option<&RawValue>) -> std::rc::Rc<[u8]> {
+        match self {
+            Refusal::BadRequest(why) => protocol::error("bad_request", why, id),
+            Refusal::OverCapacity(key) => protocol::error("over_capacity", key, id),
+        }
+    }
+}
+
+/// Names a ban or mute may be kept under: bounded like every other name.
+fn check_names(user: &str, room: Option<&str>) -> Result<(), Refusal> {
+    if !valid_name(user) || room.is_some_and(|r| !valid_name(r)) {
+        return Err(Refusal::BadRequest("bad user id or room name"));
+    }
+    Ok(())
+}
+
+/// `now` plus `seconds`, at most [`MAX_RESTRICTION_SECS`], in monotonic ms.
+fn deadline(now: Now, seconds: f64) -> u64 {
+    let ms = (seconds.min(MAX_RESTRICTION_SECS) * 1000.0) as u64;
+    now.mono_ms.saturating_add(ms)
 }
 
 impl Hub {
@@ -90,17 +128,27 @@ impl Hub {
             reason: req.reason.as_deref(),
             ban_seconds: req.ban_seconds,
         };
-        let kicked = self.kick(kick, now, net);
-        let ack = JsonFrame::new("ack")
-            .num("kicked", kicked as u64)
-            .id(req.id);
-        net.send(key, &ack.finish());
+        match self.kick(kick, now, net) {
+            Ok(kicked) => {
+                let ack = JsonFrame::new("ack").num("kicked", kicked as u64);
+                net.send(key, &ack.id(req.id).finish());
+            }
+            Err(refusal) => net.send(key, &refusal.error(req.id)),
+        }
     }
 
     /// Every connection of the user (in the room, if given) gets
     /// `force_disconnect` and close 4001; `ban_seconds` keeps it out.
-    /// Returns how many connections were kicked.
-    pub fn kick(&mut self, kick: Kick<'_>, now: Now, net: &mut impl Net) -> usize {
+    /// Returns how many connections were kicked; nothing is done if the
+    /// ban cannot be kept.
+    pub fn kick(&mut self, kick: Kick<'_>, now: Now, net: &mut impl Net) -> Result<usize, Refusal> {
+        check_names(kick.user, kick.room)?;
+        if let Some(secs) = kick.ban_seconds.filter(|s| s.is_finite() && *s > 0.0) {
+            let until = deadline(now, secs);
+            self.engine
+                .ban(kick.user, kick.room, until)
+                .map_err(|_| Refusal::OverCapacity("max_bans"))?;
+        }
         let rid = kick.room.and_then(|r| self.rooms.find(r));
         let targets: Vec<ConnKey> = self
             .users
@@ -119,11 +167,7 @@ impl Hub {
         for &conn in &targets {
             self.force_out(conn, kick.reason.unwrap_or("kicked"), now, net);
         }
-        if let Some(secs) = kick.ban_seconds.filter(|s| s.is_finite() && *s > 0.0) {
-            let until = now.mono_ms.saturating_add((secs * 1000.0) as u64);
-            self.engine.ban(kick.user, kick.room, until);
-        }
-        targets.len()
+        Ok(targets.len())
     }
 
     /// `mute` from a moderator.
@@ -157,21 +201,21 @@ impl Hub {
             );
             return net.send(key, &e);
         }
-        if !self.mute(user, room, secs, now) {
-            let e = protocol::error("bad_request", "seconds must be positive", req.id);
-            return net.send(key, &e);
+        match self.mute(user, room, secs, now) {
+            Ok(()) => net.send(key, &JsonFrame::new("ack").id(req.id).finish()),
+            Err(refusal) => net.send(key, &refusal.error(req.id)),
         }
-        net.send(key, &JsonFrame::new("ack").id(req.id).finish());
     }
 
-    /// Refuse `user`'s chat in `room` for `seconds`.
-    pub fn mute(&mut self, user: &str, room: &str, seconds: f64, now: Now) -> bool {
+    /// Refuse `user`'s chat in `room` for `seconds` (at most 30 days).
+    pub fn mute(&mut self, user: &str, room: &str, seconds: f64, now: Now) -> Result<(), Refusal> {
+        check_names(user, Some(room))?;
         if !(seconds.is_finite() && seconds > 0.0) {
-            return false;
+            return Err(Refusal::BadRequest("seconds must be positive"));
         }
-        let until = now.mono_ms.saturating_add((seconds * 1000.0) as u64);
-        self.engine.mute(user, room, until);
-        true
+        self.engine
+            .mute(user, room, deadline(now, seconds))
+            .map_err(|_| Refusal::OverCapacity("max_bans"))
     }
 
     /// `broadcast` from an admin.

@@ -1,7 +1,7 @@
 //! What the HTTP API reads and does (SPEC §1 `/api/*`), as JSON text: the
 //! server only routes and checks the key.
 
-use super::Hub;
+use super::{Hub, Refusal};
 use crate::ids::{valid_name, valid_user};
 use crate::room::protocol::quote;
 use crate::room::{Net, Now};
@@ -73,20 +73,25 @@ impl Hub {
 
     /// `POST /api/publish` to a room: a chat from `system` (the room is
     /// created if needed, so its history waits for the first member).
-    /// Returns (deliveries, seq), or `None` for a bad room name.
+    /// Returns (deliveries, seq).
     pub fn publish_to_room(
         &mut self,
         name: &str,
         data: &str,
         now: Now,
         net: &mut impl Net,
-    ) -> Option<(usize, u64)> {
+    ) -> Result<(usize, u64), Refusal> {
         if !valid_name(name) {
-            return None;
+            return Err(Refusal::BadRequest("bad room name"));
+        }
+        if !self.has_room_for(name) {
+            return Err(Refusal::OverCapacity("max_rooms"));
         }
         let rid = self.rooms.entry(name, now.mono_ms);
         let system: Rc<str> = Rc::from("system");
-        self.publish_chat(rid, "\"system\"", &system, data, now, net)
+        Ok(self
+            .publish_chat(rid, "\"system\"", &system, data, now, net)
+            .unwrap_or_default())
     }
 
     /// The same event a client's `broadcast` sends, from `system`.

@@ -236,6 +236,7 @@ impl Server {
         }
         if self.ws_open >= self.max_connections {
             self.stats.handshakes_failed += 1;
+            self.stats.refused_max_connections += 1;
             let reply =
                 response::json_error(503, "too many connections", "Retry-After: 1\r\n", false);
             self.set_reason(key, Reason::Http);

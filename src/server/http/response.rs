@@ -25,6 +25,8 @@ pub enum HttpError {
     LengthRequired,
     /// A body over the limit.
     PayloadTooLarge,
+    /// A budget is full (SPEC §6): try again later.
+    Unavailable(&'static str),
 }
 
 impl From<HandshakeError> for HttpError {
@@ -45,6 +47,7 @@ impl HttpError {
             HttpError::MethodNotAllowed => 405,
             HttpError::LengthRequired => 411,
             HttpError::PayloadTooLarge => 413,
+            HttpError::Unavailable(_) => 503,
         }
     }
 
@@ -62,6 +65,7 @@ impl HttpError {
             HttpError::MethodNotAllowed => "method not allowed",
             HttpError::LengthRequired => "length required",
             HttpError::PayloadTooLarge => "payload too large",
+            HttpError::Unavailable(why) => why,
         }
     }
 
