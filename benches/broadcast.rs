@@ -21,6 +21,12 @@ impl Net for Queues {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         self.0[key.0].push(frame.clone());
     }
+    fn send_reply(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
+        self.send(key, frame);
+    }
+    fn replies_pending(&self, _: ConnKey) -> bool {
+        false
+    }
     fn is_behind(&self, key: ConnKey) -> bool {
         // As the server decides it (no member is behind here).
         self.0[key.0].unsent() > DROP_THRESHOLD

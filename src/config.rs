@@ -118,6 +118,9 @@ pub struct Config {
     pub max_offline_bytes: usize,
     /// Bans and mutes in all (100,000: a few hundred bytes each).
     pub max_bans: usize,
+    /// Messages replayed after `since` at most (1,000: ten rooms' worth of
+    /// default history); a longer replay is cut with `recovered: false`.
+    pub max_replay: usize,
 }
 
 impl Default for Config {
@@ -155,6 +158,7 @@ impl Default for Config {
             max_history_bytes: 256 << 20,
             max_offline_bytes: 64 << 20,
             max_bans: 100_000,
+            max_replay: 1000,
         }
     }
 }
@@ -236,6 +240,8 @@ pub struct Cli {
     max_offline_bytes: Option<usize>,
     #[arg(long)]
     max_bans: Option<usize>,
+    #[arg(long)]
+    max_replay: Option<usize>,
 }
 
 impl Cli {
@@ -282,7 +288,8 @@ impl Cli {
             max_rooms,
             max_history_bytes,
             max_offline_bytes,
-            max_bans
+            max_bans,
+            max_replay
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;

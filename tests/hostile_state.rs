@@ -236,3 +236,149 @@ fn history_stays_within_its_budget_and_recovery_says_so() {
         "the latest room kept all of its own"
     );
 }
+
+#[test]
+fn privates_queued_to_a_closed_slow_consumer_go_back_to_its_inbox() {
+    // Regression: privates acknowledged `delivered` were silently lost when
+    // the recipient was closed with 4003 (18 of 65 in one run).
+    let d = Daemon::start(&[
+        "--drop-threshold",
+        "32768",
+        "--max-backpressure",
+        "131072",
+        "--rate-limit-per-sec",
+        "0",
+    ]);
+    let mut slow = Raw::upgrade(d.addr, "/ws?user=slow");
+    let mut fast = daemon_client(&d, "/ws?user=fast");
+    fast.expect("welcome");
+    let line = "z".repeat(8000);
+    let mut sent = 0;
+    for i in 0..2000 {
+        fast.send(json!({"type": "private", "to": "slow", "data": {"n": i, "pad": line}}));
+        let ack = fast.expect("ack");
+        sent += 1;
+        if ack["delivered"] == 0 {
+            break;
+        }
+    }
+    // What reached the slow socket before its close...
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        match slow.next_event() {
+            Some(roomcast::proto::fuzzing::Decoded::Text(t)) => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "private" {
+                    seen.insert(v["data"]["n"].as_u64().unwrap());
+                }
+            }
+            Some(roomcast::proto::fuzzing::Decoded::Close(code, _)) => {
+                assert_eq!(code, Some(4003));
+                break;
+            }
+            Some(_) => {}
+            None => panic!("no close frame"),
+        }
+    }
+    // ...and what waits in the inbox make up everything that was sent.
+    let mut back = daemon_client(&d, "/ws?user=slow");
+    back.expect("welcome");
+    while let Some(v) = back.next_within(500) {
+        if v["type"] == "private" {
+            seen.insert(v["data"]["n"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        sent,
+        "every private arrived once: {:?}",
+        seen.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert_eq!(seen.iter().next_back().copied(), Some(sent as u64 - 1));
+}
+
+#[test]
+fn big_replies_reach_a_reader_and_never_cause_4003() {
+    // Regression: after 18 chats of 60 KB (more than max_backpressure, 1
+    // MiB) every `?room=r&since=0` connect got nothing, not even the 101;
+    // `history` got 4003; 20 offline privates of 60 KB never arrived.
+    let server = TestServer::start(|c| c.rate_limit.per_sec = 0.0);
+    let mut a = Client::join(&server, "ann");
+    a.join_room("r");
+    let big = format!("\"{}\"", "w".repeat(60_000));
+    for _ in 0..18 {
+        a.send_text(&format!(r#"{{"type":"chat","data":{big}}}"#));
+        a.expect("chat");
+    }
+    for _ in 0..20 {
+        a.send_text(&format!(r#"{{"type":"private","to":"away","data":{big}}}"#));
+        assert_eq!(a.expect("ack")["stored"], true);
+    }
+    let mut b = Client::connect(&server, "/ws?user=away&room=r&since=0");
+    b.expect("welcome");
+    for i in 0..20 {
+        assert_eq!(b.expect("private")["from"], "ann", "private {i}");
+    }
+    let joined = b.expect("joined");
+    assert_eq!(joined["recovered"], true);
+    for seq in 1..=18 {
+        assert_eq!(b.expect("chat")["seq"], seq);
+    }
+    b.send(json!({"type": "history", "room": "r"}));
+    assert_eq!(
+        b.expect("history")["messages"].as_array().unwrap().len(),
+        18
+    );
+    // Still open, still served.
+    b.send(json!({"type": "heartbeat"}));
+    b.expect("heartbeat_ack");
+}
+
+#[test]
+fn a_replay_longer_than_max_replay_is_cut_and_says_so() {
+    let server = TestServer::start(|c| c.max_replay = 5);
+    let mut a = Client::join(&server, "ann");
+    a.join_room("r");
+    for i in 0..10 {
+        a.send(json!({"type": "chat", "data": i}));
+        a.expect("chat");
+    }
+    let mut b = Client::connect(&server, "/ws?user=bo&room=r&since=2");
+    b.expect("welcome");
+    assert_eq!(b.expect("joined")["recovered"], false);
+    for seq in 3..=7 {
+        assert_eq!(b.expect("chat")["seq"], seq);
+    }
+    assert!(b.is_quiet_for(200), "cut at 5");
+}
+
+#[test]
+fn a_client_that_never_reads_cannot_pile_up_replies() {
+    let d = Daemon::start(&["--rate-limit-per-sec", "0"]);
+    let mut a = daemon_client(&d, "/ws?user=writer&room=r");
+    a.expect("welcome");
+    a.expect("joined");
+    let big = format!("\"{}\"", "v".repeat(60_000));
+    for _ in 0..100 {
+        a.send_text(&format!(r#"{{"type":"chat","data":{big}}}"#));
+        a.expect("chat");
+    }
+    // A 6 MB history reply, asked for 200 times by a socket that never reads.
+    let mut greedy = Raw::upgrade(d.addr, "/ws?user=greedy&room=r");
+    let before = d.rss();
+    let ask = roomcast::proto::frame::encode_frame(
+        true,
+        roomcast::proto::frame::OpCode::Text,
+        Some(KEY),
+        br#"{"type":"history","room":"r"}"#,
+    );
+    for _ in 0..200 {
+        greedy.send(&ask);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let grown = d.rss().saturating_sub(before);
+    assert!(grown < 24 << 20, "200 history requests grew RSS by {grown}");
+    // The writer is served all along.
+    a.send(json!({"type": "heartbeat"}));
+    a.expect_skipping_presence("heartbeat_ack");
+}

@@ -28,6 +28,12 @@ impl Net for RecordingNet {
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         self.sent.entry(key).or_default().push(frame.clone());
     }
+    fn send_reply(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
+        self.send(key, frame);
+    }
+    fn replies_pending(&self, _: ConnKey) -> bool {
+        false
+    }
     fn is_behind(&self, key: ConnKey) -> bool {
         self.behind.contains(&key)
     }
@@ -58,6 +64,7 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         max_history_bytes: usize::MAX,
         max_offline_bytes: usize::MAX,
         max_bans: 100,
+        max_replay: 1000,
     }
 }
 

@@ -57,8 +57,15 @@ pub trait Net {
     /// Queue `frame` for `key`; never dropped (the server closes a
     /// connection whose queue passes `max_backpressure` with 4003).
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>);
-    /// Whether `key`'s queue is past `drop_threshold` (SPEC §5): room chat
-    /// to it is then skipped. The threshold is the server's to apply.
+    /// Queue a reply the server makes itself (a replay after `since`,
+    /// `history`, `presence`, offline delivery): written as the socket
+    /// drains, in order, and never a reason for 4003 (SPEC §5).
+    fn send_reply(&mut self, key: ConnKey, frame: &Rc<[u8]>);
+    /// Whether replies queued with [`Net::send_reply`] are still waiting.
+    fn replies_pending(&self, key: ConnKey) -> bool;
+    /// Whether `key`'s queue is past `drop_threshold`, or it is still
+    /// catching up on replies (SPEC §5): room chat to it is then skipped
+    /// and reported with `dropped`. The threshold is the server's to apply.
     fn is_behind(&self, key: ConnKey) -> bool;
     /// Close `key` with `code` once what is queued was written.
     fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str);

@@ -268,6 +268,21 @@ fn check_string(bytes: &[u8], mut i: usize) -> Result<usize, DataError> {
     Ok(i)
 }
 
+/// Whether `frame` (one of ours, as [`JsonFrame`] wrote it) is a private
+/// message: its JSON starts with `{"type":"private"` right after the header.
+pub fn is_private_frame(frame: &[u8]) -> bool {
+    const PRIVATE: &[u8] = b"{\"type\":\"private\"";
+    let header = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => return false,
+    };
+    frame
+        .get(header..)
+        .is_some_and(|json| json.starts_with(PRIVATE))
+}
+
 /// An `error` event (SPEC §2).
 pub fn error(code: &str, reason: &str, id: Option<&RawValue>) -> Rc<[u8]> {
     JsonFrame::new("error")

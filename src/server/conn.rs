@@ -72,6 +72,8 @@ pub struct Conn {
     pub write_shut: bool,
     /// The peer sent FIN: nothing more will be read.
     pub read_closed: bool,
+    /// Paced replies are waiting (in the server's map) or in the outbox.
+    pub replying: bool,
     /// Removal is scheduled for the end of the turn.
     pub doomed: bool,
     /// The hub wants to hear when the queue drains under `drop_threshold`.
@@ -96,6 +98,7 @@ impl Conn {
             dirty: false,
             write_shut: false,
             read_closed: false,
+            replying: false,
             doomed: false,
             reason: None,
             drain_watch: false,

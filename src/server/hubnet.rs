@@ -3,6 +3,7 @@
 //! on the closes right after the hub returns.
 
 use super::conn::Conn;
+use super::replies::Replies;
 use super::{queue_on, Reason, Server, Stats};
 use crate::auth::{self, Role, TokenError};
 use crate::config::{AuthMode, Config};
@@ -10,6 +11,7 @@ use crate::proto::CloseCode;
 use crate::room::protocol;
 use crate::room::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
 use slab::Slab;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A close the loop carries out right after the hub returns.
@@ -27,6 +29,7 @@ pub(super) struct ServerNet<'a> {
     pub dirty: &'a mut Vec<usize>,
     pub stats: &'a mut Stats,
     pub closes: &'a mut Vec<(usize, CloseRequest)>,
+    pub replies: &'a mut HashMap<usize, Replies>,
     pub max_backpressure: usize,
     pub drop_threshold: usize,
 }
@@ -39,16 +42,39 @@ impl Net for ServerNet<'_> {
         };
         if let Some(unsent) = queue_on(conn, self.dirty, key.0, frame.clone()) {
             self.stats.messages_delivered += 1;
-            if unsent > self.max_backpressure {
+            let allowance = self.replies.get(&key.0).map_or(0, |r| r.allowance());
+            if unsent > self.max_backpressure + allowance {
                 self.closes.push((key.0, CloseRequest::SlowConsumer));
             }
         }
     }
 
+    fn send_reply(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
+        let Some(conn) = self.conns.get_mut(key.0).filter(|c| c.is_open()) else {
+            return;
+        };
+        self.stats.messages_delivered += 1;
+        if !conn.replying && conn.outbox.unsent() + frame.len() <= self.drop_threshold {
+            queue_on(conn, self.dirty, key.0, frame.clone());
+            return;
+        }
+        conn.replying = true;
+        let replies = self.replies.entry(key.0).or_default();
+        replies.push(frame.clone());
+        if replies.pump(conn, self.drop_threshold) > 0 && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(key.0);
+        }
+    }
+
+    fn replies_pending(&self, key: ConnKey) -> bool {
+        self.conns.get(key.0).is_some_and(|c| c.replying)
+    }
+
     fn is_behind(&self, key: ConnKey) -> bool {
         self.conns
             .get(key.0)
-            .is_some_and(|c| c.outbox.unsent() > self.drop_threshold)
+            .is_some_and(|c| c.replying || c.outbox.unsent() > self.drop_threshold)
     }
 
     fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str) {
@@ -82,6 +108,7 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         max_history_bytes: cfg.max_history_bytes,
         max_offline_bytes: cfg.max_offline_bytes,
         max_bans: cfg.max_bans,
+        max_replay: cfg.max_replay,
     }
 }
 
@@ -103,6 +130,7 @@ impl Server {
             closes: &mut closes,
             max_backpressure: self.cfg.max_backpressure,
             drop_threshold: self.cfg.drop_threshold,
+            replies: &mut self.replies,
         };
         let result = f(&mut self.hub, &mut net, now);
         for (key, request) in closes.drain(..) {

@@ -25,6 +25,8 @@ impl Server {
         }
         let was_ws = conn.phase == Phase::WebSocket;
         conn.phase = Phase::Linger;
+        conn.replying = false;
+        self.replies.remove(&key);
         conn.session = Session::default();
         conn.http = None;
         self.mark_dirty(key);
@@ -71,6 +73,7 @@ impl Server {
                 // Still in the slab, so the hub can name it; it takes no frames.
                 self.leave_hub(key);
             }
+            self.replies.remove(&key);
             let mut conn = self.conns.remove(key);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             if conn.endpoint.is_some() {

@@ -19,6 +19,7 @@ mod hubnet;
 mod lifecycle;
 mod metrics;
 pub mod outbox;
+mod replies;
 mod sockets;
 mod stats;
 mod sys;
@@ -36,6 +37,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use sockets::queue_on;
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,6 +104,8 @@ pub struct Server {
     pending_reads: Vec<usize>,
     /// HTTP connections whose answer was written: their next request.
     http_resume: Vec<usize>,
+    /// Paced replies, for the connections that have some waiting.
+    replies: HashMap<usize, replies::Replies>,
     accept_pending: bool,
     accept_paused_until: Option<u64>,
     /// Connections closed at once for lack of descriptors (logged in the stats line).
@@ -161,6 +165,7 @@ impl Server {
             doomed: Vec::new(),
             pending_reads: Vec::new(),
             http_resume: Vec::new(),
+            replies: HashMap::new(),
             accept_pending: false,
             accept_paused_until: None,
             refused_no_fd: 0,

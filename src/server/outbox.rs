@@ -47,16 +47,17 @@ impl Outbox {
         self.unsent as usize
     }
 
-    /// Drop everything not yet started, keeping a frame that is half written
-    /// (the stream would be corrupt without its rest). For a close that must
-    /// overtake a backlog.
-    pub fn discard_unstarted(&mut self) {
-        let keep = usize::from(self.head_written > 0);
-        while self.queue.len() > keep {
-            if let Some(frame) = self.queue.pop_back() {
-                self.unsent = self.unsent.saturating_sub(frame.len() as u32);
-            }
-        }
+    /// Take out everything not yet started, oldest first, keeping a frame
+    /// that is half written (the stream would be corrupt without its rest).
+    /// For a close that must overtake a backlog.
+    pub fn take_unstarted(&mut self) -> Vec<Rc<[u8]>> {
+        let keep = usize::from(self.head_written > 0).min(self.queue.len());
+        let taken: Vec<Rc<[u8]>> = self.queue.drain(keep..).collect();
+        let bytes: usize = taken.iter().map(|f| f.len()).sum();
+        self.unsent = self
+            .unsent
+            .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+        taken
     }
 
     /// Drop everything queued (benchmarks reuse one set of queues).
@@ -205,7 +206,7 @@ mod tests {
         };
         let r = ob.flush(&mut w, 10).unwrap();
         assert_eq!(r.bytes, 15);
-        ob.discard_unstarted();
+        assert_eq!(ob.take_unstarted().len(), 2, "the two not started");
         assert_eq!(ob.unsent(), 5, "the half-written frame stays");
         ob.push(Rc::from(vec![9u8; 2]));
         ob.flush(&mut w, usize::MAX).unwrap();

@@ -4,6 +4,7 @@
 use super::conn::{Conn, Phase};
 use super::{Reason, Server, READ_BUDGET, WRITE_BUDGET};
 use crate::proto::CloseCode;
+use crate::room::ConnKey;
 use mio::{Interest, Token};
 use std::io::{self, Read};
 use std::net::Shutdown;
@@ -93,7 +94,8 @@ impl Server {
         let Some(unsent) = queued else {
             return;
         };
-        if unsent > self.cfg.max_backpressure && self.conns.get(key).is_some_and(|c| c.is_open()) {
+        let limit = self.cfg.max_backpressure + self.replies.get(&key).map_or(0, |r| r.allowance());
+        if unsent > limit && self.conns.get(key).is_some_and(|c| c.is_open()) {
             self.close_slow_consumer(key);
         }
     }
@@ -106,12 +108,43 @@ impl Server {
     }
 
     pub(super) fn close_slow_consumer(&mut self, key: usize) {
-        if let Some(conn) = self.conns.get_mut(key) {
-            // The close must overtake the backlog the peer is not reading.
-            conn.outbox.discard_unstarted();
+        if !self.conns.get(key).is_some_and(|c| c.is_open()) {
+            return; // once: a second call would discard the close frame
+        }
+        // The close must overtake the backlog the peer is not reading. What
+        // it drops of private messages goes back to the user's inbox (SPEC
+        // §5): the sender was told they were delivered; none is lost.
+        let dropped = self
+            .conns
+            .get_mut(key)
+            .map(|c| c.outbox.take_unstarted())
+            .unwrap_or_default();
+        let privates: Vec<Rc<[u8]>> = dropped
+            .into_iter()
+            .filter(|f| crate::room::protocol::is_private_frame(f))
+            .collect();
+        if !privates.is_empty() {
+            self.with_hub(|hub, _, now| hub.restore_offline(ConnKey(key), privates, now));
         }
         self.set_reason(key, Reason::SlowConsumer);
         self.abort_ws(key, CloseCode::SLOW_CONSUMER, "slow consumer");
+    }
+
+    /// After a flush: move waiting replies into the outbox; forget the
+    /// entry once they are all written.
+    fn pump_replies(&mut self, key: usize) {
+        let (Some(conn), Some(replies)) = (self.conns.get_mut(key), self.replies.get_mut(&key))
+        else {
+            return;
+        };
+        if replies.pump(conn, self.cfg.drop_threshold) > 0 && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(key);
+        }
+        if replies.is_done(conn) {
+            conn.replying = false;
+            self.replies.remove(&key);
+        }
     }
 
     pub(super) fn mark_dirty(&mut self, key: usize) {
@@ -155,8 +188,14 @@ impl Server {
             }
         };
         self.stats.bytes_sent += flushed.bytes as u64;
+        if conn.replying {
+            self.pump_replies(key);
+        }
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let registry = self.poll.registry();
-        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold {
+        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold && !conn.replying {
             conn.drain_watch = false;
             self.drained.push(key);
         }

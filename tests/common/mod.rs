@@ -337,6 +337,26 @@ impl Client {
     }
 
     /// Nothing arrives within `ms` (for "must not receive" checks).
+    /// The next JSON message if one comes within `ms`.
+    pub fn next_within(&mut self, ms: u64) -> Option<serde_json::Value> {
+        self.ws
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_millis(ms)))
+            .unwrap();
+        let next = loop {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => break serde_json::from_str(&t).ok(),
+                Ok(tungstenite::Message::Close(_)) | Err(_) => break None,
+                Ok(_) => continue,
+            }
+        };
+        self.ws
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        next
+    }
+
     pub fn is_quiet_for(&mut self, ms: u64) -> bool {
         self.ws
             .get_mut()

@@ -15,6 +15,13 @@ use std::rc::Rc;
 
 type Id<'a> = Option<&'a RawValue>;
 
+/// A request for a reply while the last one is still being written: one
+/// at a time, so a client that does not read cannot pile replies up.
+fn busy(key: ConnKey, id: Id<'_>, net: &mut impl Net) {
+    let e = protocol::error("rate_limited", "the previous reply is still being sent", id);
+    net.send(key, &e);
+}
+
 impl Hub {
     /// One text message from connection `key`. Every frame counts toward
     /// the rate limit, whatever it holds (SPEC §6): a refused one is not
@@ -82,6 +89,8 @@ impl Hub {
             return net.send(key, &protocol::error("bad_json", e.reason(), id));
         }
         match req.kind.as_deref() {
+            Some("history" | "presence") if net.replies_pending(key) => busy(key, id, net),
+            Some("join") if req.since.is_some() && net.replies_pending(key) => busy(key, id, net),
             Some("join") => match req.room.as_deref() {
                 Some(room) => {
                     let join = Join {
@@ -277,6 +286,17 @@ impl Hub {
         (0, self.engine.store_offline(to, frame, now))
     }
 
+    /// Private messages that were queued to `key` but will never be written
+    /// (it is being closed as a slow consumer) go back to its user's inbox.
+    pub fn restore_offline(&mut self, key: ConnKey, frames: Vec<Rc<[u8]>>, now: Now) {
+        let Some(user) = self.user_of(key).map(|u| u.name().clone()) else {
+            return;
+        };
+        for frame in frames {
+            self.engine.store_offline(&user, frame, now);
+        }
+    }
+
     fn cmd_history(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
         let Some(rid) = self.named_room(key, req, "history needs room", net) else {
             return;
@@ -290,7 +310,7 @@ impl Hub {
             .raw("messages", &messages)
             .id(req.id)
             .finish();
-        net.send(key, &frame);
+        net.send_reply(key, &frame);
     }
 
     /// The stored chat messages as a JSON array: with `since`, the first
@@ -340,7 +360,7 @@ impl Hub {
             .raw("users", &users)
             .id(req.id)
             .finish();
-        net.send(key, &frame);
+        net.send_reply(key, &frame);
     }
 
     fn cmd_retract(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {

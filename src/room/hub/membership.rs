@@ -123,20 +123,27 @@ impl Hub {
         let recovered = join
             .since
             .is_some_and(|s| same_epoch && s.saturating_add(1) >= info.oldest);
+        let after = join.since.map(|s| same_epoch.then_some(s));
+        // SPEC §5: at most max_replay messages; a longer replay is cut and
+        // says so (the rest can be fetched with `history`).
+        let replay = after.map(|after| {
+            let limit = self.cfg.max_replay.saturating_add(1);
+            self.engine.messages(room.name(), after, limit)
+        });
+        let cut = replay
+            .as_ref()
+            .is_some_and(|r| r.len() > self.cfg.max_replay);
         let joined = JsonFrame::new("joined")
             .raw("room", room.name_json())
             .num("online", room.online() as u64)
             .num("seq", info.seq)
             .str("epoch", &info.epoch)
-            .bool("recovered", recovered)
+            .bool("recovered", recovered && !cut)
             .id(join.id)
             .finish();
-        net.send(key, &joined);
-        if let Some(s) = join.since {
-            let after = if same_epoch { Some(s) } else { None };
-            for m in self.engine.messages(room.name(), after, usize::MAX) {
-                net.send(key, &m.frame);
-            }
+        net.send_reply(key, &joined);
+        for m in replay.iter().flatten().take(self.cfg.max_replay) {
+            net.send_reply(key, &m.frame);
         }
     }
 

@@ -63,6 +63,8 @@ pub struct HubConfig {
     pub max_offline_bytes: usize,
     /// Bans and mutes in all.
     pub max_bans: usize,
+    /// Messages replayed after `since` at most.
+    pub max_replay: usize,
 }
 
 impl HubConfig {
@@ -233,7 +235,7 @@ impl Hub {
         net.send(key, &welcome);
         // SPEC §4: stored private messages, oldest first, right after welcome.
         for frame in self.engine.take_offline(name, now) {
-            net.send(key, &frame);
+            net.send_reply(key, &frame);
         }
         if let Some(room) = params.room {
             self.join_at_connect(key, room, params, now, net);
