@@ -121,6 +121,9 @@ pub struct Config {
     /// Messages replayed after `since` at most (1,000: ten rooms' worth of
     /// default history); a longer replay is cut with `recovered: false`.
     pub max_replay: usize,
+    /// Connections per peer address (0: no limit, the default: behind a
+    /// proxy or carrier NAT many users share one address).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -159,6 +162,7 @@ impl Default for Config {
             max_offline_bytes: 64 << 20,
             max_bans: 100_000,
             max_replay: 1000,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -242,6 +246,8 @@ pub struct Cli {
     max_bans: Option<usize>,
     #[arg(long)]
     max_replay: Option<usize>,
+    #[arg(long)]
+    max_connections_per_ip: Option<usize>,
 }
 
 impl Cli {
@@ -289,7 +295,8 @@ impl Cli {
             max_history_bytes,
             max_offline_bytes,
             max_bans,
-            max_replay
+            max_replay,
+            max_connections_per_ip
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;

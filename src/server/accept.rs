@@ -2,7 +2,8 @@
 //! running out of descriptors (EMFILE) neither spins the loop nor stalls the
 //! listener, and the listener's own backlog.
 
-use super::conn::Conn;
+use super::conn::{Conn, Phase};
+use super::Reason;
 use super::{ms, Server, ACCEPT_BACKOFF_MS, ACCEPT_BATCH};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Token};
@@ -27,13 +28,23 @@ impl Server {
                 self.accept_pending = false;
                 return;
             };
-            match listener.accept() {
+            let accepted = listener.accept();
+            let out_of_fds = matches!(&accepted, Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)));
+            if out_of_fds && self.shed_oldest_http() {
+                // A descriptor was freed from an idle HTTP connection: the
+                // next accept gets it.
+                continue;
+            }
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match accepted {
                 Ok((socket, peer)) => self.add_connection(socket, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_pending = false;
                     return;
                 }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                Err(_) if out_of_fds => {
                     // Out of descriptors: use the reserve to take one pending
                     // connection off the backlog and close it, so the listener
                     // does not stay readable and spin the loop.
@@ -68,7 +79,23 @@ impl Server {
         }
     }
 
-    fn add_connection(&mut self, mut socket: TcpStream, _peer: SocketAddr) {
+    fn add_connection(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+        // SPEC §6: every accepted socket counts toward max_connections; at
+        // the cap the oldest connection that has not finished its HTTP
+        // request makes room, so idle sockets cannot lock others out. When
+        // every slot is a WebSocket, a few more are taken from the
+        // descriptor reserve so /healthz and the 503 for an upgrade are
+        // still answered.
+        if self.conns.len() >= self.max_connections
+            && !self.shed_oldest_http()
+            && self.conns.len() >= self.max_connections + HTTP_HEADROOM
+        {
+            self.stats.refused_max_connections += 1;
+            return; // dropping the socket closes it
+        }
+        if !self.per_ip.admit(peer.ip()) {
+            return;
+        }
         let _ = socket.set_nodelay(true);
         let id = self.next_id;
         self.next_id += 1;
@@ -83,12 +110,42 @@ impl Server {
             return;
         }
         entry.insert(Conn::new(socket, id));
+        self.http_order.insert(id, key);
+        self.per_ip.opened(key, peer.ip());
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
         self.schedule(key, deadline);
         // Bytes that arrived before the registration are not lost: adding a
         // readable socket to epoll reports it at once, edge-triggered or not.
     }
 }
+
+impl Server {
+    /// Close the oldest connection that is still waiting for (the rest of)
+    /// an HTTP request, at once, to free its descriptor. False if there is
+    /// none: every connection is a WebSocket or is being answered.
+    pub(super) fn shed_oldest_http(&mut self) -> bool {
+        while let Some((id, key)) = self.http_order.pop_first() {
+            let sheddable = self.conns.get(key).is_some_and(|c| {
+                c.id == id && c.phase == Phase::Http && !c.doomed && c.outbox.unsent() == 0
+            });
+            if !sheddable {
+                continue; // upgraded, answering, or gone: a stale entry
+            }
+            let mut conn = self.conns.remove(key);
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            self.per_ip.closed(key);
+            self.stats.disconnect(Reason::Shed);
+            log::debug!("conn {id}: shed (idle HTTP) to make room");
+            return true;
+        }
+        false
+    }
+}
+
+/// HTTP connections accepted past `max_connections` when no idle one can
+/// be shed (every slot is a WebSocket): enough to answer health checks and
+/// 503s, well within the descriptor reserve (`FD_RESERVE`).
+const HTTP_HEADROOM: usize = 16;
 
 /// The accept queue: a reconnect storm after a restart (every client of a
 /// busy room at once) must not overflow it, or each dropped SYN costs its

@@ -74,7 +74,9 @@ impl Server {
                 self.leave_hub(key);
             }
             self.replies.remove(&key);
+            self.per_ip.closed(key);
             let mut conn = self.conns.remove(key);
+            self.http_order.remove(&conn.id);
             let _ = self.poll.registry().deregister(&mut conn.socket);
             if conn.endpoint.is_some() {
                 self.ws_open -= 1;

@@ -203,6 +203,7 @@ impl Server {
             ("max_bans", usage.restrictions_refused),
             ("max_connections", self.stats.refused_max_connections),
             ("no_descriptors", self.refused_no_fd),
+            ("max_connections_per_ip", self.per_ip.refused()),
             ("rate_limited", refused.rate_limited),
         ];
         Family {

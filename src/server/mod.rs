@@ -19,6 +19,7 @@ mod hubnet;
 mod lifecycle;
 mod metrics;
 pub mod outbox;
+mod per_ip;
 mod replies;
 mod sockets;
 mod stats;
@@ -37,7 +38,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use sockets::queue_on;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,6 +107,10 @@ pub struct Server {
     http_resume: Vec<usize>,
     /// Paced replies, for the connections that have some waiting.
     replies: HashMap<usize, replies::Replies>,
+    /// Connections still in HTTP, oldest first (by id): who is shed first.
+    http_order: BTreeMap<u64, usize>,
+    /// `max_connections_per_ip`.
+    per_ip: per_ip::PerIp,
     accept_pending: bool,
     accept_paused_until: Option<u64>,
     /// Connections closed at once for lack of descriptors (logged in the stats line).
@@ -146,6 +151,7 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let hub = Hub::new(hubnet::hub_config(&cfg));
+        let per_ip = per_ip::PerIp::new(cfg.max_connections_per_ip);
         let session_cfg = SessionConfig::new(
             cfg.max_message_size,
             ms(cfg.ping_interval),
@@ -166,6 +172,8 @@ impl Server {
             pending_reads: Vec::new(),
             http_resume: Vec::new(),
             replies: HashMap::new(),
+            http_order: BTreeMap::new(),
+            per_ip,
             accept_pending: false,
             accept_paused_until: None,
             refused_no_fd: 0,

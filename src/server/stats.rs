@@ -19,11 +19,13 @@ pub enum Reason {
     Shutdown,
     /// An HTTP connection that ended (answered, refused, or idle).
     Http,
+    /// An idle HTTP connection closed to make room (SPEC §6).
+    Shed,
 }
 
 impl Reason {
     /// Every reason, in metric order.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Normal,
         Reason::Gone,
         Reason::Protocol,
@@ -32,6 +34,7 @@ impl Reason {
         Reason::Policy,
         Reason::Shutdown,
         Reason::Http,
+        Reason::Shed,
     ];
 
     /// The label value.
@@ -45,6 +48,7 @@ impl Reason {
             Reason::Policy => "policy",
             Reason::Shutdown => "shutdown",
             Reason::Http => "http",
+            Reason::Shed => "shed",
         }
     }
 }
@@ -67,7 +71,7 @@ pub struct Stats {
     /// Upgrades and connections refused at `max_connections`.
     pub refused_max_connections: u64,
     /// Disconnects by reason, indexed like [`Reason::ALL`].
-    pub disconnects: [u64; 8],
+    pub disconnects: [u64; 9],
 }
 
 impl Stats {

@@ -249,8 +249,10 @@ impl Server {
         let leftover = conn.http.take().map(|h| h.buf).unwrap_or_default();
         conn.phase = Phase::WebSocket;
         conn.endpoint = Some(endpoint);
+        let id = conn.id;
         conn.session = Session::new(now);
         let first_deadline = conn.session.poll_timeout(&self.session_cfg);
+        self.http_order.remove(&id);
         self.ws_open += 1;
         self.stats.handshakes_ok += 1;
         self.send(key, Rc::from(handshake::switching_protocols(&accept)));
