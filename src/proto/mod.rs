@@ -5,6 +5,7 @@
 //! error says what to answer the peer with (an HTTP status or a close code).
 //! That is what makes it fuzzable byte by byte (see `fuzz/` and [`fuzzing`]).
 
+mod clock;
 mod close;
 mod decoder;
 mod error;
@@ -14,6 +15,7 @@ pub(crate) mod handshake;
 pub mod mask;
 mod message;
 pub mod session;
+mod whole;
 
 pub use close::CloseCode;
 pub use decoder::Decoder;
@@ -21,3 +23,4 @@ pub use error::{HandshakeError, ProtocolError};
 pub use frame::Side;
 pub use frame::{FrameHeader, OpCode};
 pub use message::{Detached, Located, Message, Span};
+pub use whole::next_whole;

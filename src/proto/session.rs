@@ -11,6 +11,7 @@
 //! Kept small (it lives in every connection): the decoder is boxed only
 //! while a frame spans reads, and one timestamp serves every timer.
 
+use super::clock::Clock;
 use super::close::CloseCode;
 use super::decoder::Decoder;
 use super::error::ProtocolError;
@@ -120,43 +121,6 @@ pub struct Session {
     clock: Clock,
 }
 
-/// A session's time and state packed in one `u64`, so a `Session` is two
-/// words: bits 0-47 a timestamp in ms (8,900 years of uptime), bits 48-55
-/// the pings sent since the peer was last heard, bits 56-63 the [`State`].
-/// The timestamp is, in [`State::Open`], when the peer was last heard; in
-/// [`State::CloseSent`], the close deadline.
-#[derive(Debug, Clone, Copy, Default)]
-struct Clock(u64);
-
-const MS_MASK: u64 = (1 << 48) - 1;
-
-impl Clock {
-    fn at_ms(self) -> u64 {
-        self.0 & MS_MASK
-    }
-
-    fn pings(self) -> u8 {
-        (self.0 >> 48) as u8
-    }
-
-    fn state(self) -> State {
-        match self.0 >> 56 {
-            0 => State::Open,
-            1 => State::CloseSent,
-            _ => State::Closed,
-        }
-    }
-
-    fn set(&mut self, at_ms: u64, pings: u8, state: State) {
-        let state = match state {
-            State::Open => 0u64,
-            State::CloseSent => 1,
-            State::Closed => 2,
-        };
-        self.0 = at_ms.min(MS_MASK) | (u64::from(pings) << 48) | (state << 56);
-    }
-}
-
 impl Session {
     /// A session opened at `now_ms` (the upgrade).
     pub fn new(now_ms: u64) -> Session {
@@ -215,7 +179,7 @@ impl Session {
             // without a decoder (and without moving big values around).
             let whole = match self.decoder {
                 Some(_) => Ok(None),
-                None => Decoder::next_whole(Side::Server, cfg.max_message_size, input, pos),
+                None => super::whole::next_whole(Side::Server, cfg.max_message_size, input, pos),
             };
             let span = match whole {
                 Ok(Some(span)) => span,

@@ -3,6 +3,7 @@
 //! tested in microseconds without sockets.
 
 use super::*;
+use crate::proto::clock::{Clock, MS_MASK};
 use crate::proto::decoder::Decoder;
 use crate::proto::fuzzing::{decode_all, Decoded as Frame};
 

@@ -92,17 +92,7 @@ impl Program {
             .unwrap_or("r0");
         match op % 9 {
             0 if !self.open.contains(&key) => {
-                let params = ConnectParams {
-                    user: Some(user),
-                    room: (arg & 0x80 != 0).then_some(room),
-                    ..ConnectParams::default()
-                };
-                if self
-                    .hub
-                    .open(key, u64::from(arg), params, self.now, &mut self.net)
-                {
-                    self.open.insert(key);
-                }
+                self.connect(key, user, (arg & 0x80 != 0).then_some(room), arg)
             }
             1 if self.open.contains(&key) => self.text(
                 key,
@@ -145,6 +135,20 @@ impl Program {
         for (closed, _) in std::mem::take(&mut self.net.closes) {
             self.hub.close(closed, self.now, &mut self.net);
             self.open.remove(&closed);
+        }
+    }
+
+    fn connect(&mut self, key: ConnKey, user: &str, room: Option<&str>, arg: u8) {
+        let params = ConnectParams {
+            user: Some(user),
+            room,
+            ..ConnectParams::default()
+        };
+        if self
+            .hub
+            .open(key, u64::from(arg), params, self.now, &mut self.net)
+        {
+            self.open.insert(key);
         }
     }
 

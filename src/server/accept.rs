@@ -35,9 +35,6 @@ impl Server {
                 // next accept gets it.
                 continue;
             }
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
             match accepted {
                 Ok((socket, peer)) => self.add_connection(socket, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -45,32 +42,7 @@ impl Server {
                     return;
                 }
                 Err(_) if out_of_fds => {
-                    // Out of descriptors: use the reserve to take one pending
-                    // connection off the backlog and close it, so the listener
-                    // does not stay readable and spin the loop.
-                    // accept(2) fails with EMFILE before it looks at the
-                    // backlog, so only this second accept tells whether any
-                    // connection is waiting: WouldBlock means drained.
-                    self.reserve.release();
-                    let drained = match listener.accept() {
-                        Ok((socket, _)) => {
-                            self.refused_no_fd += 1;
-                            drop(socket);
-                            false
-                        }
-                        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-                    };
-                    if drained {
-                        self.accept_pending = false;
-                    }
-                    if !self.reserve.reacquire() {
-                        log::warn!(
-                            "out of file descriptors: pausing accept for {ACCEPT_BACKOFF_MS} ms"
-                        );
-                        self.accept_paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
-                        return;
-                    }
-                    if drained {
+                    if self.refuse_with_reserve() {
                         return;
                     }
                 }
@@ -120,6 +92,36 @@ impl Server {
 }
 
 impl Server {
+    /// Out of descriptors: use the reserve to take one pending connection
+    /// off the backlog and close it, so the listener does not stay readable
+    /// and spin the loop. accept(2) fails with EMFILE before it looks at
+    /// the backlog, so only this second accept tells whether any connection
+    /// is waiting: WouldBlock means drained. True when accepting should
+    /// stop for this turn.
+    fn refuse_with_reserve(&mut self) -> bool {
+        let Some(listener) = self.listener.as_ref() else {
+            return true;
+        };
+        self.reserve.release();
+        let drained = match listener.accept() {
+            Ok((socket, _)) => {
+                self.refused_no_fd += 1;
+                drop(socket);
+                false
+            }
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if drained {
+            self.accept_pending = false;
+        }
+        if !self.reserve.reacquire() {
+            log::warn!("out of file descriptors: pausing accept for {ACCEPT_BACKOFF_MS} ms");
+            self.accept_paused_until = Some(self.now_ms + ACCEPT_BACKOFF_MS);
+            return true;
+        }
+        drained
+    }
+
     /// Close the oldest connection that is still waiting for (the rest of)
     /// an HTTP request, at once, to free its descriptor. False if there is
     /// none: every connection is a WebSocket or is being answered.

@@ -196,11 +196,23 @@ impl Server {
                 .collect(),
         }
         .write(out);
+        self.refused_family(out, usage.offline_refused, usage.restrictions_refused);
+        Family::single(
+            "roomcast_history_evicted_total",
+            "counter",
+            "History messages evicted to stay within max_history_bytes.",
+            usage.history_evicted as f64,
+        )
+        .write(out);
+    }
+
+    /// `roomcast_refused_total{reason}`.
+    fn refused_family(&self, out: &mut String, offline: u64, bans: u64) {
         let refused = self.hub.refused();
         let reasons = [
             ("max_rooms", refused.max_rooms),
-            ("max_offline_bytes", usage.offline_refused),
-            ("max_bans", usage.restrictions_refused),
+            ("max_offline_bytes", offline),
+            ("max_bans", bans),
             ("max_connections", self.stats.refused_max_connections),
             ("no_descriptors", self.refused_no_fd),
             ("max_connections_per_ip", self.per_ip.refused()),
@@ -215,13 +227,6 @@ impl Server {
                 .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), *n as f64))
                 .collect(),
         }
-        .write(out);
-        Family::single(
-            "roomcast_history_evicted_total",
-            "counter",
-            "History messages evicted to stay within max_history_bytes.",
-            usage.history_evicted as f64,
-        )
         .write(out);
     }
 

@@ -249,19 +249,7 @@ impl Server {
             }
             self.now_ms = self.started.elapsed().as_millis() as u64;
             for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept_pending = true,
-                    WAKER => {}
-                    SIGNALS => self.drain_signals(),
-                    Token(key) => {
-                        if event.is_writable() {
-                            self.mark_dirty(key);
-                        }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read_conn(key);
-                        }
-                    }
-                }
+                self.on_event(event);
             }
             if self.shutdown.load(Ordering::SeqCst) && self.draining_until.is_none() {
                 self.begin_shutdown();
@@ -294,6 +282,24 @@ impl Server {
                 if self.conns.is_empty() || self.now_ms >= until {
                     log::info!("shutdown complete ({} connections left)", self.conns.len());
                     return Ok(());
+                }
+            }
+        }
+    }
+
+    /// One readiness event: the listener, the waker, the signal pipe, or a
+    /// connection (events for unknown tokens happen, and are ignored).
+    fn on_event(&mut self, event: &mio::event::Event) {
+        match event.token() {
+            LISTENER => self.accept_pending = true,
+            WAKER => {}
+            SIGNALS => self.drain_signals(),
+            Token(key) => {
+                if event.is_writable() {
+                    self.mark_dirty(key);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.read_conn(key);
                 }
             }
         }

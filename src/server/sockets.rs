@@ -130,6 +130,37 @@ impl Server {
         self.abort_ws(key, CloseCode::SLOW_CONSUMER, "slow consumer");
     }
 
+    /// Everything queued for `key` is written.
+    fn on_drained_out(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        // An idle connection owns no buffer: the queue's storage goes back
+        // to the allocator (a small malloc/free per burst, far below the
+        // cost of the write itself).
+        conn.outbox.release_if_empty();
+        if conn.wants_writable {
+            conn.wants_writable = false;
+            let registry = self.poll.registry();
+            let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
+        }
+        if conn.phase == Phase::Linger && !conn.write_shut {
+            // Our last bytes are out: send FIN, then wait for the peer's.
+            conn.write_shut = true;
+            let _ = conn.socket.shutdown(Shutdown::Write);
+            if conn.read_closed {
+                // It came already: nothing is left to wait for.
+                let reason = conn.reason.unwrap_or(Reason::Http);
+                self.doom(key, reason);
+                return;
+            }
+        }
+        if conn.phase == Phase::Http {
+            // The answer is out: the next request may be read.
+            self.http_resume.push(key);
+        }
+    }
+
     /// After a flush: move waiting replies into the outbox; forget the
     /// entry once they are all written.
     fn pump_replies(&mut self, key: usize) {
@@ -200,29 +231,7 @@ impl Server {
             self.drained.push(key);
         }
         if flushed.drained {
-            // An idle connection owns no buffer: the queue's storage goes
-            // back to the allocator (a small malloc/free per burst, far
-            // below the cost of the write itself).
-            conn.outbox.release_if_empty();
-            if conn.wants_writable {
-                conn.wants_writable = false;
-                let _ = registry.reregister(&mut conn.socket, Token(key), Interest::READABLE);
-            }
-            if conn.phase == Phase::Linger && !conn.write_shut {
-                // Our last bytes are out: send FIN, then wait for the peer's.
-                conn.write_shut = true;
-                let _ = conn.socket.shutdown(Shutdown::Write);
-                if conn.read_closed {
-                    // It came already: nothing is left to wait for.
-                    let reason = conn.reason.unwrap_or(Reason::Http);
-                    self.doom(key, reason);
-                    return;
-                }
-            }
-            if conn.phase == Phase::Http {
-                // The answer is out: the next request may be read.
-                self.http_resume.push(key);
-            }
+            self.on_drained_out(key);
         } else if flushed.bytes >= WRITE_BUDGET {
             // Budget used up, not blocked: continue next turn.
             conn.dirty = true;

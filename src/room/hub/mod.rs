@@ -9,6 +9,7 @@ mod delivery;
 mod invariants;
 mod membership;
 mod moderation;
+mod queries;
 mod views;
 
 pub use moderation::{Kick, Refusal};

@@ -1,6 +1,7 @@
 //! The configuration: defaults, TOML, flags, and errors that name the key.
 
 use super::*;
+use clap::Parser;
 
 #[test]
 fn defaults_round_trip_through_toml() {
