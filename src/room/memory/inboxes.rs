@@ -7,11 +7,13 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
-/// What a stored message costs beyond its frame (the slot, the `Rc`).
-const MESSAGE_OVERHEAD: usize = 40;
-/// What an inbox costs beyond its messages and its owner's name (map
-/// entry, index entry, ring).
-const INBOX_OVERHEAD: usize = 120;
+/// What a stored message costs beyond its frame (the ring slot, the `Rc`
+/// header, the allocator's rounding).
+const MESSAGE_OVERHEAD: usize = 48;
+/// What an inbox costs beyond its messages and its owner's name: the map
+/// entry, the index entry, the ring's first allocation, the name's `Rc`.
+/// Measured: 100,000 one-message inboxes grow RSS by ~400 bytes each.
+const INBOX_OVERHEAD: usize = 352;
 
 /// (expiry in monotonic ms, frame), oldest first.
 type Inbox = VecDeque<(u64, Rc<[u8]>)>;
