@@ -91,6 +91,41 @@ impl Hub {
                 .all(|k| self.role_of(*k) < mine)
     }
 
+    /// The user a moderator's `kick` or `mute` names, if the sender may act
+    /// on them (SPEC §2: moderator or admin, and outranking the target);
+    /// otherwise the refusal is sent.
+    fn moderation_target<'r>(
+        &self,
+        key: ConnKey,
+        req: &'r Request<'_>,
+        action: &str,
+        net: &mut impl Net,
+    ) -> Option<&'r str> {
+        let id = req.id;
+        if !self.has_role(
+            key,
+            Role::Moderator,
+            &format!("{action} needs role moderator"),
+            id,
+            net,
+        ) {
+            return None;
+        }
+        let Some(user) = req.user.as_deref() else {
+            net.send(
+                key,
+                &protocol::error("bad_request", &format!("{action} needs user"), id),
+            );
+            return None;
+        };
+        if !self.outranks(key, user) {
+            let why = format!("cannot {action} a user of equal or higher role");
+            net.send(key, &protocol::error("forbidden", &why, id));
+            return None;
+        }
+        Some(user)
+    }
+
     /// `kick` from a moderator (SPEC §2).
     pub(super) fn cmd_kick(
         &mut self,
@@ -99,29 +134,9 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) {
-        if !self.has_role(
-            key,
-            Role::Moderator,
-            "kick needs role moderator",
-            req.id,
-            net,
-        ) {
+        let Some(user) = self.moderation_target(key, req, "kick", net) else {
             return;
-        }
-        let Some(user) = req.user.as_deref() else {
-            return net.send(
-                key,
-                &protocol::error("bad_request", "kick needs user", req.id),
-            );
         };
-        if !self.outranks(key, user) {
-            let e = protocol::error(
-                "forbidden",
-                "cannot kick a user of equal or higher role",
-                req.id,
-            );
-            return net.send(key, &e);
-        }
         let kick = Kick {
             user,
             room: req.room.as_deref(),
@@ -178,29 +193,13 @@ impl Hub {
         now: Now,
         net: &mut impl Net,
     ) {
-        if !self.has_role(
-            key,
-            Role::Moderator,
-            "mute needs role moderator",
-            req.id,
-            net,
-        ) {
+        let Some(user) = self.moderation_target(key, req, "mute", net) else {
             return;
-        }
-        let (Some(user), Some(room), Some(secs)) =
-            (req.user.as_deref(), req.room.as_deref(), req.seconds)
-        else {
+        };
+        let (Some(room), Some(secs)) = (req.room.as_deref(), req.seconds) else {
             let e = protocol::error("bad_request", "mute needs user, room and seconds", req.id);
             return net.send(key, &e);
         };
-        if !self.outranks(key, user) {
-            let e = protocol::error(
-                "forbidden",
-                "cannot mute a user of equal or higher role",
-                req.id,
-            );
-            return net.send(key, &e);
-        }
         match self.mute(user, room, secs, now) {
             Ok(()) => net.send(key, &JsonFrame::new("ack").id(req.id).finish()),
             Err(refusal) => net.send(key, &refusal.error(req.id)),
