@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roomcast::config::RoomPolicy;
 use roomcast::proto::CloseCode;
 use roomcast::room::fuzzing::small_config;
-use roomcast::room::{ConnKey, ConnectParams, Hub, Net, Now};
+use roomcast::room::{ConnKey, ConnectParams, Hub, Net, Now, RoomEvent};
 use roomcast::server::outbox::Outbox;
 use std::rc::Rc;
 
@@ -56,6 +56,11 @@ fn broadcast(c: &mut Criterion) {
         assert!(hub.open(ConnKey(key), key as u64, params, now, &mut net));
     }
     let data = format!("{{\"text\":\"{}\"}}", "x".repeat(80));
+    let event = RoomEvent {
+        data: &data,
+        kind: None,
+        from: Some("publisher"),
+    };
     let mut group = c.benchmark_group("broadcast");
     group.throughput(Throughput::Elements(MEMBERS as u64));
     group.bench_function("chat_to_10000_members", |b| {
@@ -64,7 +69,7 @@ fn broadcast(c: &mut Criterion) {
                 q.clear();
             }
             let (delivered, _) = hub
-                .publish_to_room("hot", &data, now, &mut net)
+                .publish_to_room("hot", event, now, &mut net)
                 .unwrap_or_default();
             assert_eq!(delivered, MEMBERS);
         })

@@ -41,9 +41,12 @@ impl Stored {
     }
 }
 
-/// A chat to number, store and publish.
+/// A room message to number, store and publish: a `chat`, or an
+/// application event such as `gift` (from the API).
 #[derive(Debug, Clone, Copy)]
 pub struct Publication<'a> {
+    /// Its `type`: `chat`, or an application event name.
+    pub kind: &'a str,
     /// The room.
     pub room: &'a str,
     /// The room as a JSON string literal.
@@ -59,12 +62,15 @@ pub struct Publication<'a> {
 /// What an engine answers, polled with [`Engine::poll_completion`].
 #[derive(Debug, Clone)]
 pub enum Completion {
-    /// A chat got its seq and was stored: deliver it to local members.
+    /// A message got its seq and was stored: deliver it to local members.
     Published {
         /// The room.
         room: Rc<str>,
         /// The stored message (its frame is what members get).
         message: Stored,
+        /// Room chat may be skipped for a member that is behind; an
+        /// application event never is.
+        droppable: bool,
     },
 }
 

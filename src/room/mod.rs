@@ -26,7 +26,7 @@ pub(crate) mod protocol;
 mod rooms;
 mod users;
 
-pub use hub::{ConnectParams, Hub, HubConfig, Kick, Refusal, Refused};
+pub use hub::{ConnectParams, Hub, HubConfig, Kick, Refusal, Refused, RoomEvent};
 
 use crate::proto::CloseCode;
 use std::rc::Rc;

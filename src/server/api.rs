@@ -4,7 +4,7 @@
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
 use super::Server;
-use crate::room::{Kick, Refusal};
+use crate::room::{Kick, Refusal, RoomEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
@@ -19,6 +19,10 @@ struct PublishBody<'a> {
     broadcast: bool,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    from: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +104,7 @@ impl Server {
         };
         let result: Result<String, HttpError> = match (method, segs.as_slice()) {
             ("GET", ["stats"]) => Ok(self.stats_json()),
+            ("GET", ["users", user]) => Ok(self.hub.user_json(user)),
             ("GET", ["rooms"]) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
             ("GET", ["rooms", room]) => self
                 .with_hub(|hub, _, now| hub.room_json(room, now))
@@ -114,6 +119,7 @@ impl Server {
             (
                 _,
                 ["stats"]
+                | ["users", _]
                 | ["rooms"]
                 | ["rooms", _]
                 | ["rooms", _, "history"]
@@ -139,8 +145,13 @@ impl Server {
         crate::room::protocol::check_data(data, self.cfg.max_json_depth)
             .map_err(|e| HttpError::BadRequest(e.reason()))?;
         if let Some(room) = b.room.as_deref() {
+            let event = RoomEvent {
+                data,
+                kind: b.kind.as_deref(),
+                from: b.from.as_deref(),
+            };
             let (delivered, seq) = self
-                .with_hub(|hub, net, now| hub.publish_to_room(room, data, now, net))
+                .with_hub(|hub, net, now| hub.publish_to_room(room, event, now, net))
                 .map_err(refusal_status)?;
             Ok(ack_json(&[("delivered", delivered as u64), ("seq", seq)]))
         } else if let Some(user) = b.user.as_deref() {

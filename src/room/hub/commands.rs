@@ -15,6 +15,19 @@ use std::rc::Rc;
 
 type Id<'a> = Option<&'a RawValue>;
 
+/// A room message before the engine numbers it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Post<'a> {
+    /// `chat`, or an application event's name.
+    pub kind: &'a str,
+    /// The sender as a JSON string literal.
+    pub from_json: &'a str,
+    /// The sender (kept for retract).
+    pub author: &'a Rc<str>,
+    /// The `data`, raw JSON.
+    pub data: &'a str,
+}
+
 /// A request for a reply while the last one is still being written: one
 /// at a time, so a client that does not read cannot pile replies up.
 fn busy(key: ConnKey, id: Id<'_>, net: &mut impl Net) {
@@ -213,7 +226,13 @@ impl Hub {
             let e = protocol::error("muted", "you are muted in this room", req.id);
             return net.send(key, &e);
         }
-        self.publish_chat(rid, &from_json, &author, data.get(), now, net);
+        let post = Post {
+            kind: "chat",
+            from_json: &from_json,
+            author: &author,
+            data: data.get(),
+        };
+        self.publish_chat(rid, post, now, net);
     }
 
     /// Number, frame, store and deliver one room chat; (deliveries, seq)
@@ -221,19 +240,18 @@ impl Hub {
     pub(super) fn publish_chat(
         &mut self,
         rid: RoomId,
-        from_json: &str,
-        author: &Rc<str>,
-        data: &str,
+        post: Post<'_>,
         now: Now,
         net: &mut impl Net,
     ) -> Option<(usize, u64)> {
         let room = self.rooms.get(rid)?;
         let publication = Publication {
+            kind: post.kind,
             room: room.name(),
             room_json: room.name_json(),
-            author,
-            from_json,
-            data,
+            author: post.author,
+            from_json: post.from_json,
+            data: post.data,
         };
         self.engine.publish(publication, now);
         self.deliver_completions(net)

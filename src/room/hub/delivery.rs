@@ -16,11 +16,18 @@ impl Hub {
         let mut last = None;
         while let Some(completion) = self.engine.poll_completion() {
             match completion {
-                Completion::Published { room, message } => {
-                    let delivered = self
-                        .rooms
-                        .find(&room)
-                        .map_or(0, |rid| self.fan_out(rid, message.seq, &message.frame, net));
+                Completion::Published {
+                    room,
+                    message,
+                    droppable,
+                } => {
+                    let delivered = self.rooms.find(&room).map_or(0, |rid| {
+                        if droppable {
+                            self.fan_out(rid, message.seq, &message.frame, net)
+                        } else {
+                            self.send_to_members(rid, &message.frame, net)
+                        }
+                    });
                     last = Some((delivered, message.seq));
                 }
             }
@@ -56,6 +63,17 @@ impl Hub {
             m.dropped += 1;
         }
         delivered
+    }
+
+    /// A message no member may miss (an application event): to every member.
+    fn send_to_members(&self, rid: RoomId, frame: &Rc<[u8]>, net: &mut impl Net) -> usize {
+        let Some(room) = self.rooms.get(rid) else {
+            return 0;
+        };
+        for &member in room.members() {
+            net.send(member, frame);
+        }
+        room.members().len()
     }
 
     /// `key`'s queue drained under `drop_threshold`: report what it missed.

@@ -13,6 +13,7 @@ mod queries;
 mod views;
 
 pub use moderation::{Kick, Refusal};
+pub use views::RoomEvent;
 
 use super::clients::{Client, Clients};
 use super::engine::Engine;

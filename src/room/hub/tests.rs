@@ -292,3 +292,25 @@ fn empty_rooms_expire_after_room_ttl_and_come_back_with_a_new_epoch() {
     assert_ne!(joined[0]["epoch"], epoch);
     assert_eq!(joined[0]["seq"], 0);
 }
+
+#[test]
+fn application_events_are_never_dropped_for_a_member_behind() {
+    let mut w = World::new(RoomPolicy::Exclusive);
+    let a = w.open(1, "ann");
+    w.say(a, r#"{"type":"join","room":"r"}"#);
+    w.take(1);
+    w.net.behind.insert(a);
+    let chat = RoomEvent {
+        data: "1",
+        kind: None,
+        from: None,
+    };
+    let gift = RoomEvent {
+        kind: Some("gift"),
+        ..chat
+    };
+    assert_eq!(w.hub.publish_to_room("r", chat, T0, &mut w.net), Ok((0, 1)));
+    assert_eq!(w.hub.publish_to_room("r", gift, T0, &mut w.net), Ok((1, 2)));
+    let got = w.take(1);
+    assert_eq!((got.len(), got[0]["type"].clone(), got[0]["from"].clone()), (1, "gift".into(), "system".into()));
+}

@@ -1,12 +1,61 @@
 //! What the HTTP API reads and does (SPEC §1 `/api/*`), as JSON text: the
 //! server only routes and checks the key.
 
+use super::commands::Post;
 use super::{Hub, Refusal};
 use crate::ids::{valid_name, valid_user};
 use crate::room::protocol::quote;
 use crate::room::{Net, Now};
 use std::fmt::Write as _;
 use std::rc::Rc;
+
+/// What `POST /api/publish` sends to a room.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomEvent<'a> {
+    /// The `data`, raw JSON.
+    pub data: &'a str,
+    /// An application event name (`gift`, `like`); `chat` if absent.
+    pub kind: Option<&'a str>,
+    /// The sender; `system` if absent.
+    pub from: Option<&'a str>,
+}
+
+/// The types the protocol itself uses: an application event may not take
+/// one (a client could not tell them apart).
+const PROTOCOL_TYPES: [&str; 23] = [
+    "welcome",
+    "join",
+    "joined",
+    "leave",
+    "left",
+    "chat",
+    "private",
+    "ack",
+    "heartbeat",
+    "heartbeat_ack",
+    "history",
+    "presence",
+    "kick",
+    "mute",
+    "broadcast",
+    "retract",
+    "retracted",
+    "user_joined",
+    "user_left",
+    "online",
+    "force_disconnect",
+    "dropped",
+    "error",
+];
+
+/// `[a-z][a-z0-9_]{0,31}` and not a protocol type (SPEC §1).
+fn is_event_name(kind: &str) -> bool {
+    let mut bytes = kind.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && kind.len() <= 32
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !PROTOCOL_TYPES.contains(&kind)
+}
 
 impl Hub {
     /// `{"rooms":[{"room","online","connections","seq"}]}`.
@@ -71,27 +120,64 @@ impl Hub {
         ))
     }
 
-    /// `POST /api/publish` to a room: a chat from `system` (the room is
-    /// created if needed, so its history waits for the first member).
-    /// Returns (deliveries, seq).
+    /// `POST /api/publish` to a room: a `chat` (or the application event
+    /// `kind`, never dropped for a slow consumer) from `from` (default
+    /// `system`). The room is created if needed, so its history waits for
+    /// the first member. Returns (deliveries, seq).
     pub fn publish_to_room(
         &mut self,
         name: &str,
-        data: &str,
+        event: RoomEvent<'_>,
         now: Now,
         net: &mut impl Net,
     ) -> Result<(usize, u64), Refusal> {
         if !valid_name(name) {
             return Err(Refusal::BadRequest("bad room name"));
         }
+        let from = event.from.unwrap_or(crate::ids::SYSTEM);
+        if !valid_name(from) {
+            return Err(Refusal::BadRequest("bad from"));
+        }
+        let kind = event.kind.unwrap_or("chat");
+        if kind != "chat" && !is_event_name(kind) {
+            return Err(Refusal::BadRequest(
+                "type must match [a-z][a-z0-9_]{0,31} and not be a protocol type",
+            ));
+        }
         if !self.has_room_for(name) {
             return Err(Refusal::OverCapacity("max_rooms"));
         }
         let rid = self.rooms.entry(name, now.mono_ms);
-        let system: Rc<str> = Rc::from("system");
-        Ok(self
-            .publish_chat(rid, "\"system\"", &system, data, now, net)
-            .unwrap_or_default())
+        let author: Rc<str> = Rc::from(from);
+        let from_json = quote(from);
+        let post = Post {
+            kind,
+            from_json: &from_json,
+            author: &author,
+            data: event.data,
+        };
+        Ok(self.publish_chat(rid, post, now, net).unwrap_or_default())
+    }
+
+    /// `GET /api/users/{user}`: `{"user","online","connections","rooms"}`.
+    pub fn user_json(&self, name: &str) -> String {
+        let conns = self.users.conns_of(name);
+        let mut rooms: Vec<&str> = conns
+            .iter()
+            .filter_map(|k| self.clients.get(*k))
+            .flat_map(|c| c.rooms.iter())
+            .filter_map(|m| self.rooms.get(m.room))
+            .map(|r| r.name_json())
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        format!(
+            "{{\"user\":{},\"online\":{},\"connections\":{},\"rooms\":[{}]}}",
+            quote(name),
+            !conns.is_empty(),
+            conns.len(),
+            rooms.join(",")
+        )
     }
 
     /// The same event a client's `broadcast` sends, from `system`.

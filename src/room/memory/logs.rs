@@ -125,7 +125,7 @@ impl Logs {
         self.activity = stamp;
         let log = self.log(p.room, now)?;
         log.seq += 1;
-        let (frame, json_at) = JsonFrame::new("chat")
+        let (frame, json_at) = JsonFrame::new(p.kind)
             .raw("room", p.room_json)
             .raw("from", p.from_json)
             .raw("data", p.data)
@@ -246,6 +246,7 @@ mod tests {
         let author: Rc<str> = Rc::from("a");
         let room_json = format!("\"{room}\"");
         let p = Publication {
+            kind: "chat",
             room,
             room_json: &room_json,
             author: &author,

@@ -64,9 +64,13 @@ impl Engine for MemoryEngine {
     }
 
     fn publish(&mut self, p: Publication<'_>, now: Now) {
+        let droppable = p.kind == "chat";
         if let Some((room, message)) = self.logs.publish(p, now) {
-            self.completions
-                .push_back(Completion::Published { room, message });
+            self.completions.push_back(Completion::Published {
+                room,
+                message,
+                droppable,
+            });
         }
     }
 
@@ -162,6 +166,7 @@ mod tests {
         let author: Rc<str> = Rc::from(author);
         e.publish(
             Publication {
+                kind: "chat",
                 room: "r",
                 room_json: "\"r\"",
                 author: &author,

@@ -208,7 +208,9 @@ impl Server {
             }
             "/" | "/metrics" => self.http_error(key, HttpError::MethodNotAllowed, false),
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
-            "/healthz" => {
+            // /readyz: the memory engine needs nothing outside the process,
+            // so the server is ready whenever the loop runs.
+            "/healthz" | "/readyz" => {
                 if req.method != "GET" && req.method != "HEAD" {
                     return self.http_error(key, HttpError::MethodNotAllowed, false);
                 }
