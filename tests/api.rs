@@ -436,24 +436,45 @@ fn publish_an_application_event_with_a_sender() {
         "/api/publish",
         json!({"room": "live", "type": "gift", "from": "shop", "data": {"rose": 3}}),
     );
-    assert_eq!((v["delivered"].clone(), v["seq"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (v["delivered"].clone(), v["seq"].clone()),
+        (json!(1), json!(1))
+    );
     let gift = a.expect("gift");
     assert_eq!(
-        (gift["room"].clone(), gift["from"].clone(), gift["data"].clone(), gift["seq"].clone()),
+        (
+            gift["room"].clone(),
+            gift["from"].clone(),
+            gift["data"].clone(),
+            gift["seq"].clone()
+        ),
         (json!("live"), json!("shop"), json!({"rose": 3}), json!(1))
     );
     // Kept in history like chat.
     a.send(json!({"type": "chat", "data": "thanks"}));
     assert_eq!(a.expect("chat")["seq"], 2);
     let h = get_json(&server, "/api/rooms/live/history");
-    let types: Vec<&str> = h["messages"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = h["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
     assert_eq!(types, vec!["gift", "chat"]);
     // A chat with a sender of the backend's choosing.
-    post_json(&server, "/api/publish", json!({"room": "live", "data": "hi", "from": "bot"}));
+    post_json(
+        &server,
+        "/api/publish",
+        json!({"room": "live", "data": "hi", "from": "bot"}),
+    );
     assert_eq!(a.expect("chat")["from"], "bot");
     for bad in ["joined", "Gift", "9lives", "x".repeat(33).as_str()] {
         let body = json!({"room": "live", "type": bad, "data": 1}).to_string();
-        assert_eq!(request(&server, "POST", "/api/publish", None, Some(&body)).0, 400, "{bad}");
+        assert_eq!(
+            request(&server, "POST", "/api/publish", None, Some(&body)).0,
+            400,
+            "{bad}"
+        );
     }
 }
 
@@ -464,9 +485,15 @@ fn users_api_and_readyz() {
     let _a2 = Client::join(&server, "ann");
     a1.join_room("r1");
     let v = get_json(&server, "/api/users/ann");
-    assert_eq!(v, json!({"user": "ann", "online": true, "connections": 2, "rooms": ["r1"]}));
+    assert_eq!(
+        v,
+        json!({"user": "ann", "online": true, "connections": 2, "rooms": ["r1"]})
+    );
     let v = get_json(&server, "/api/users/nobody");
-    assert_eq!(v, json!({"user": "nobody", "online": false, "connections": 0, "rooms": []}));
+    assert_eq!(
+        v,
+        json!({"user": "nobody", "online": false, "connections": 0, "rooms": []})
+    );
     let (status, _, body) = request(&server, "GET", "/readyz", None, None);
     assert_eq!((status, body.as_str()), (200, "ok"));
 }

@@ -382,3 +382,46 @@ fn a_client_that_never_reads_cannot_pile_up_replies() {
     a.send(json!({"type": "heartbeat"}));
     a.expect_skipping_presence("heartbeat_ack");
 }
+
+#[test]
+fn after_a_paced_replay_live_chat_flows_again() {
+    let server = TestServer::start(|c| c.rate_limit.per_sec = 0.0);
+    let mut w = Client::join(&server, "writer");
+    w.join_room("busy");
+    let big = format!("\"{}\"", "u".repeat(20_000));
+    for _ in 0..50 {
+        w.send_text(&format!(r#"{{"type":"chat","data":{big}}}"#));
+        w.expect("chat");
+    }
+    // 1 MB of replay: paced past drop_threshold (256 KiB).
+    let mut r = Client::connect(&server, "/ws?user=reader&room=busy&since=0");
+    r.expect("welcome");
+    assert_eq!(r.expect("joined")["recovered"], true);
+    w.send(json!({"type": "chat", "data": "during"}));
+    w.expect_skipping_presence("chat");
+    let mut seqs = Vec::new();
+    for _ in 0..50 {
+        seqs.push(r.expect("chat")["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+    // Chat during the replay was skipped and reported, never reordered.
+    let next = r.next();
+    if next["type"] == "dropped" {
+        assert_eq!(
+            (next["from_seq"].clone(), next["to_seq"].clone()),
+            (json!(51), json!(51))
+        );
+    } else {
+        assert_eq!(next["seq"], 51, "{next}");
+    }
+    // Then live chat reaches it again.
+    w.send(json!({"type": "chat", "data": "after"}));
+    w.expect("chat");
+    let live = loop {
+        let v = r.next();
+        if v["type"] == "chat" {
+            break v;
+        }
+    };
+    assert_eq!(live["data"], "after");
+}

@@ -25,6 +25,19 @@ pub enum Phase {
     Linger,
 }
 
+/// Where a connection's paced replies stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyState {
+    /// None: no entry in the server's map.
+    Idle,
+    /// Replies wait, or the outbox is past `drop_threshold` with them: the
+    /// connection is behind (room chat to it is skipped and reported).
+    Pacing,
+    /// All moved, not all written: their bytes are still allowed on top
+    /// of `max_backpressure`.
+    Draining,
+}
+
 /// Which endpoint an open WebSocket belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -72,8 +85,8 @@ pub struct Conn {
     pub write_shut: bool,
     /// The peer sent FIN: nothing more will be read.
     pub read_closed: bool,
-    /// Paced replies are waiting (in the server's map) or in the outbox.
-    pub replying: bool,
+    /// Where its paced replies stand (see `replies.rs`).
+    pub reply_state: ReplyState,
     /// Removal is scheduled for the end of the turn.
     pub doomed: bool,
     /// The hub wants to hear when the queue drains under `drop_threshold`.
@@ -98,7 +111,7 @@ impl Conn {
             dirty: false,
             write_shut: false,
             read_closed: false,
-            replying: false,
+            reply_state: ReplyState::Idle,
             doomed: false,
             reason: None,
             drain_watch: false,

@@ -2,7 +2,7 @@
 //! queue frames and ask for closes without touching sockets; the loop acts
 //! on the closes right after the hub returns.
 
-use super::conn::Conn;
+use super::conn::{Conn, ReplyState};
 use super::replies::Replies;
 use super::{queue_on, Reason, Server, Stats};
 use crate::auth::{self, Role, TokenError};
@@ -54,27 +54,29 @@ impl Net for ServerNet<'_> {
             return;
         };
         self.stats.messages_delivered += 1;
-        if !conn.replying && conn.outbox.unsent() + frame.len() <= self.drop_threshold {
+        if conn.reply_state != ReplyState::Pacing
+            && conn.outbox.unsent() + frame.len() <= self.drop_threshold
+        {
             queue_on(conn, self.dirty, key.0, frame.clone());
             return;
         }
-        conn.replying = true;
         let replies = self.replies.entry(key.0).or_default();
         replies.push(frame.clone());
-        if replies.pump(conn, self.drop_threshold) > 0 && !conn.dirty {
-            conn.dirty = true;
-            self.dirty.push(key.0);
+        if replies.pump(conn, key.0, self.drop_threshold, self.dirty) {
+            self.replies.remove(&key.0);
         }
     }
 
     fn replies_pending(&self, key: ConnKey) -> bool {
-        self.conns.get(key.0).is_some_and(|c| c.replying)
+        self.conns
+            .get(key.0)
+            .is_some_and(|c| c.reply_state == ReplyState::Pacing)
     }
 
     fn is_behind(&self, key: ConnKey) -> bool {
-        self.conns
-            .get(key.0)
-            .is_some_and(|c| c.replying || c.outbox.unsent() > self.drop_threshold)
+        self.conns.get(key.0).is_some_and(|c| {
+            c.reply_state == ReplyState::Pacing || c.outbox.unsent() > self.drop_threshold
+        })
     }
 
     fn close(&mut self, key: ConnKey, code: CloseCode, reason: &str) {

@@ -2,7 +2,7 @@
 //! the per-connection deadlines off the timing wheel (the HTTP request's,
 //! the linger's, and whatever the WebSocket session asks for).
 
-use super::conn::{self, Phase};
+use super::conn::{self, Phase, ReplyState};
 use super::{ms, Reason, Server};
 use crate::proto::session::Session;
 use crate::room::ConnKey;
@@ -25,7 +25,7 @@ impl Server {
         }
         let was_ws = conn.phase == Phase::WebSocket;
         conn.phase = Phase::Linger;
-        conn.replying = false;
+        conn.reply_state = ReplyState::Idle;
         self.replies.remove(&key);
         conn.session = Session::default();
         conn.http = None;

@@ -5,7 +5,7 @@
 //! client that does not read holds references to shared frames, not
 //! copies. Only connections with replies waiting have an entry.
 
-use super::conn::Conn;
+use super::conn::{Conn, ReplyState};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -29,9 +29,33 @@ impl Replies {
         self.moved
     }
 
-    /// Move replies into `conn`'s outbox while it is under `threshold`
-    /// (one at least if it is empty, however big). Returns how many moved.
-    pub fn pump(&mut self, conn: &mut Conn, threshold: usize) -> usize {
+    /// Move replies into `conn` (slab key `key`)'s outbox while it is under
+    /// `threshold` (one at least if it is empty, however big), mark it
+    /// dirty if any moved, and set its [`ReplyState`]. True when the entry
+    /// is no longer needed.
+    pub fn pump(
+        &mut self,
+        conn: &mut Conn,
+        key: usize,
+        threshold: usize,
+        dirty: &mut Vec<usize>,
+    ) -> bool {
+        if self.move_into(conn, threshold) > 0 && !conn.dirty {
+            conn.dirty = true;
+            dirty.push(key);
+        }
+        let unsent = conn.outbox.unsent();
+        conn.reply_state = if !self.frames.is_empty() || unsent > threshold {
+            ReplyState::Pacing
+        } else if unsent > 0 {
+            ReplyState::Draining
+        } else {
+            ReplyState::Idle
+        };
+        conn.reply_state == ReplyState::Idle
+    }
+
+    fn move_into(&mut self, conn: &mut Conn, threshold: usize) -> usize {
         let mut moved = 0;
         while let Some(front) = self.frames.front() {
             let unsent = conn.outbox.unsent();
@@ -45,10 +69,5 @@ impl Replies {
             }
         }
         moved
-    }
-
-    /// Nothing waits and nothing of ours is left in `conn`'s outbox.
-    pub fn is_done(&self, conn: &Conn) -> bool {
-        self.frames.is_empty() && conn.outbox.unsent() == 0
     }
 }

@@ -1,7 +1,7 @@
 //! Reading and writing sockets: every read into the shared scratch buffer,
 //! every write from a connection's outbox, once per turn, with a budget.
 
-use super::conn::{Conn, Phase};
+use super::conn::{Conn, Phase, ReplyState};
 use super::{Reason, Server, READ_BUDGET, WRITE_BUDGET};
 use crate::proto::CloseCode;
 use crate::room::ConnKey;
@@ -168,12 +168,7 @@ impl Server {
         else {
             return;
         };
-        if replies.pump(conn, self.cfg.drop_threshold) > 0 && !conn.dirty {
-            conn.dirty = true;
-            self.dirty.push(key);
-        }
-        if replies.is_done(conn) {
-            conn.replying = false;
+        if replies.pump(conn, key, self.cfg.drop_threshold, &mut self.dirty) {
             self.replies.remove(&key);
         }
     }
@@ -219,14 +214,17 @@ impl Server {
             }
         };
         self.stats.bytes_sent += flushed.bytes as u64;
-        if conn.replying {
+        if conn.reply_state != ReplyState::Idle {
             self.pump_replies(key);
         }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
         let registry = self.poll.registry();
-        if conn.drain_watch && conn.outbox.unsent() <= self.cfg.drop_threshold && !conn.replying {
+        if conn.drain_watch
+            && conn.outbox.unsent() <= self.cfg.drop_threshold
+            && conn.reply_state != ReplyState::Pacing
+        {
             conn.drain_watch = false;
             self.drained.push(key);
         }
