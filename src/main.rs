@@ -8,6 +8,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if cli.genconfig {
+        print!("{}", roomcast::config::sample_toml());
+        return ExitCode::SUCCESS;
+    }
     let cfg = match cli.load() {
         Ok(cfg) => cfg,
         Err(e) => {

@@ -112,3 +112,77 @@ fn hmac_config_file_starts_with_the_secret_in_the_environment() {
     assert!(String::from_utf8_lossy(&without.stderr).contains("auth_secret"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn genconfig_prints_every_key_and_parses_back_to_the_defaults() {
+    let bin = env!("CARGO_BIN_EXE_roomcast");
+    let out = Command::new(bin).arg("--genconfig").output().unwrap();
+    assert!(out.status.success());
+    let sample = String::from_utf8(out.stdout).unwrap();
+    assert!(sample.contains("# The one TCP listener"), "{sample}");
+    let path = std::env::temp_dir().join(format!("roomcast-sample-{}.toml", std::process::id()));
+    std::fs::write(&path, &sample).unwrap();
+    let from_sample = Command::new(bin)
+        .args(["--config", path.to_str().unwrap(), "--print-config"])
+        .env_remove("ROOMCAST_API_KEY")
+        .env_remove("ROOMCAST_AUTH_SECRET")
+        .output()
+        .unwrap();
+    let defaults = Command::new(bin)
+        .arg("--print-config")
+        .env_remove("ROOMCAST_API_KEY")
+        .env_remove("ROOMCAST_AUTH_SECRET")
+        .output()
+        .unwrap();
+    assert!(from_sample.status.success());
+    assert_eq!(from_sample.stdout, defaults.stdout);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn listen_takes_host_names_and_a_taken_address_is_named() {
+    let bin = env!("CARGO_BIN_EXE_roomcast");
+    let ok = Command::new(bin)
+        .args(["--listen", "localhost:8095", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = Command::new(bin)
+        .args(["--listen", "no-such-host.invalid:80", "--print-config"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("listen"));
+    // A taken port: the error says which address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let busy = Command::new(bin)
+        .args(["--listen", &addr])
+        .output()
+        .unwrap();
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains(&addr),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+}
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    let d = Daemon::start(&["--close-timeout", "30"]);
+    // A client that never answers the server's close keeps the drain waiting.
+    let _stubborn = Raw::upgrade(d.addr, "/echo");
+    let pid = d.child.id() as i32;
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let mut d = d;
+    let status = eventually(5, || d.child.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(130));
+}

@@ -19,71 +19,103 @@ pub struct Cli {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Print a commented sample roomcast.toml (every key, its default and why) and exit.
+    #[arg(long)]
+    pub genconfig: bool,
+    /// Address to listen on, host:port (host names resolve; default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<String>,
+    /// Accepted sockets at most, upgraded or not (default 100000; lowered to fit RLIMIT_NOFILE).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Largest message after reassembly, bytes (default 65536; more: close 1009).
     #[arg(long)]
     max_message_size: Option<usize>,
+    /// Unsent bytes at which a connection is closed with 4003 (default 1048576).
     #[arg(long)]
     max_backpressure: Option<usize>,
+    /// Unsent bytes past which room chat to a connection is skipped and reported (default 262144).
     #[arg(long)]
     drop_threshold: Option<usize>,
+    /// Seconds to receive a whole HTTP request (default 10).
     #[arg(long)]
     handshake_timeout: Option<f64>,
+    /// Seconds of silence between pings (default 20).
     #[arg(long)]
     ping_interval: Option<f64>,
+    /// Seconds of silence after which a connection is closed (default 60; at most 255 intervals).
     #[arg(long)]
     ping_timeout: Option<f64>,
+    /// Seconds to finish a close handshake or the shutdown drain (default 10).
     #[arg(long)]
     close_timeout: Option<f64>,
+    /// Serve /echo: true or false (default true).
     #[arg(long)]
     echo_endpoint: Option<bool>,
+    /// Members above which presence is a throttled online count (default 100).
     #[arg(long)]
     presence_events_max: Option<usize>,
+    /// exclusive (a user in one room) or multi (default exclusive).
     #[arg(long, value_enum)]
     room_policy: Option<RoomPolicy>,
+    /// Rooms per connection under multi (default 16).
     #[arg(long)]
     max_rooms_per_connection: Option<usize>,
+    /// Connections per user id (default 8).
     #[arg(long)]
     max_connections_per_user: Option<usize>,
+    /// Chat messages kept per room (default 100).
     #[arg(long)]
     history_size: Option<usize>,
+    /// Seconds an empty room keeps its history (default 300).
     #[arg(long)]
     room_ttl: Option<f64>,
+    /// Private messages kept per offline user (default 100).
     #[arg(long)]
     offline_queue: Option<usize>,
+    /// Seconds offline private messages are kept (default 86400).
     #[arg(long)]
     offline_ttl: Option<f64>,
-    /// rate_limit.per_sec
+    /// Requests per second per connection, rate_limit.per_sec (default 20; 0 turns it off).
     #[arg(long)]
     rate_limit_per_sec: Option<f64>,
-    /// rate_limit.burst
+    /// Requests in a burst, rate_limit.burst (default 40).
     #[arg(long)]
     rate_limit_burst: Option<u32>,
+    /// none (?user=) or hmac (?token=, an HS256 JWT) (default none).
     #[arg(long, value_enum)]
     auth: Option<AuthMode>,
+    /// HS256 secret for auth = hmac (or ROOMCAST_AUTH_SECRET).
     #[arg(long)]
     auth_secret: Option<String>,
+    /// Bearer key for /api/* (or ROOMCAST_API_KEY; without one the API is off).
     #[arg(long)]
     api_key: Option<String>,
+    /// Open /api/* without a key: true or false, for local development only (default false).
     #[arg(long)]
     api_insecure: Option<bool>,
-    /// Comma-separated.
+    /// Origins allowed to upgrade, comma-separated (default: any).
     #[arg(long, value_delimiter = ',')]
     allowed_origins: Option<Vec<String>>,
+    /// How deep a message's data may nest (default 32).
     #[arg(long)]
     max_json_depth: Option<usize>,
+    /// Rooms at most (default 100000).
     #[arg(long)]
     max_rooms: Option<usize>,
+    /// History bytes in all rooms (default 268435456).
     #[arg(long)]
     max_history_bytes: Option<usize>,
+    /// Offline inbox bytes in all (default 67108864).
     #[arg(long)]
     max_offline_bytes: Option<usize>,
+    /// Bans and mutes at most (default 100000).
     #[arg(long)]
     max_bans: Option<usize>,
+    /// Messages replayed after since at most (default 1000).
     #[arg(long)]
     max_replay: Option<usize>,
+    /// Connections per peer address (default 0: no limit).
     #[arg(long)]
     max_connections_per_ip: Option<usize>,
 }

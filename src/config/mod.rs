@@ -5,8 +5,10 @@
 //! next to the field; nothing else in the crate invents a limit.
 
 mod cli;
+mod sample;
 
 pub use cli::Cli;
+pub use sample::sample_toml;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -207,7 +209,7 @@ impl Config {
         // (broken, key, why), in the order they are reported.
         #[rustfmt::skip]
         let checks = [
-            (self.listen.parse::<SocketAddr>().is_err(), "listen", "expected an address like 127.0.0.1:8080"),
+            (self.listen_addr().is_err(), "listen", "expected host:port, like 127.0.0.1:8080 or localhost:8080"),
             (self.ping_timeout <= self.ping_interval, "ping_timeout", "must be longer than ping_interval"),
             // A session counts its pings in a byte.
             (self.ping_timeout > 255.0 * self.ping_interval, "ping_timeout", "at most 255 times ping_interval"),
@@ -236,9 +238,16 @@ impl Config {
 
     /// The listen address (valid after `validate`).
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        if let Ok(addr) = self.listen.parse() {
+            return Ok(addr);
+        }
+        // A host name (localhost:8080): its first address.
         self.listen
-            .parse()
-            .map_err(|_| "bad value for listen".to_owned())
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("bad value for listen: cannot resolve {}", self.listen))
     }
 
     /// A duration key as a `Duration`.

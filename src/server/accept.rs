@@ -82,6 +82,7 @@ impl Server {
             return;
         }
         entry.insert(Conn::new(socket, id));
+        log::debug!("conn {id}: accepted from {peer}");
         self.http_order.insert(id, key);
         self.per_ip.opened(key, peer.ip());
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
@@ -160,7 +161,11 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    // The error names the address ("Address already in use" alone does not
+    // say which).
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))
 }

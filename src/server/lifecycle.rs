@@ -81,7 +81,9 @@ impl Server {
             if conn.endpoint.is_some() {
                 self.ws_open -= 1;
             }
-            self.stats.disconnect(conn.reason.unwrap_or(Reason::Gone));
+            let reason = conn.reason.unwrap_or(Reason::Gone);
+            log::debug!("conn {}: closed ({})", conn.id, reason.label());
+            self.stats.disconnect(reason);
         }
     }
 

@@ -198,6 +198,13 @@ impl Server {
         .write(out);
         self.refused_family(out, usage.offline_refused, usage.restrictions_refused);
         Family::single(
+            "roomcast_chat_dropped_total",
+            "counter",
+            "Room chat skipped for members that were behind (reported to them with dropped).",
+            self.hub.refused().chat_dropped as f64,
+        )
+        .write(out);
+        Family::single(
             "roomcast_history_evicted_total",
             "counter",
             "History messages evicted to stay within max_history_bytes.",
@@ -231,14 +238,21 @@ impl Server {
     }
 
     /// The stats line in the log, every 30 s.
-    pub(super) fn log_stats(&self) {
+    /// Messages in per second since the last line.
+    pub(super) fn log_stats(&mut self) {
         let s = &self.stats;
+        let secs = (super::STATS_EVERY_MS as f64 / 1000.0).max(1.0);
+        let rate = (s.messages_received - self.last_logged_received) as f64 / secs;
+        self.last_logged_received = s.messages_received;
         log::info!(
-            "stats: connections {} (websocket {}), messages in {} out {}, bytes in {} out {}, rss {} KiB, refused for lack of descriptors {}",
+            "stats: connections {} (websocket {}), users {}, rooms {}, messages in {} ({rate:.0}/s) out {}, chat dropped {}, bytes in {} out {}, rss {} KiB, refused for lack of descriptors {}",
             self.conns.len(),
             self.ws_open,
+            self.hub.online_users(),
+            self.hub.room_count(),
             s.messages_received,
             s.messages_delivered,
+            self.hub.refused().chat_dropped,
             s.bytes_received,
             s.bytes_sent,
             sys::rss_bytes() / 1024,

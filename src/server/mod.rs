@@ -103,6 +103,8 @@ pub struct Server {
     dirty: Vec<usize>,
     doomed: Vec<usize>,
     pending_reads: Vec<usize>,
+    /// `messages_received` at the last stats line (for its rate).
+    last_logged_received: u64,
     /// HTTP connections whose answer was written: their next request.
     http_resume: Vec<usize>,
     /// Paced replies, for the connections that have some waiting.
@@ -171,6 +173,7 @@ impl Server {
             doomed: Vec::new(),
             pending_reads: Vec::new(),
             http_resume: Vec::new(),
+            last_logged_received: 0,
             replies: HashMap::new(),
             http_order: BTreeMap::new(),
             per_ip,
@@ -235,9 +238,13 @@ impl Server {
     /// `close_timeout` passed after the shutdown began.
     pub fn run(&mut self) -> io::Result<()> {
         log::info!(
-            "listening on {} (max_connections {})",
+            "roomcast {} listening on {} (engine memory, max_connections {}, max_message_size {}, rate_limit {}/s): open http://{}/",
+            env!("CARGO_PKG_VERSION"),
             self.local_addr,
-            self.max_connections
+            self.max_connections,
+            self.cfg.max_message_size,
+            self.cfg.rate_limit.per_sec,
+            self.local_addr
         );
         let mut events = Events::with_capacity(1024);
         loop {
@@ -334,6 +341,14 @@ impl Server {
         if let Some(sig) = self.signals.as_mut() {
             while matches!(sig.read(&mut buf), Ok(n) if n > 0) {}
         }
+        if self.draining_until.is_some() {
+            // A second Ctrl-C: the operator does not want to wait.
+            log::warn!(
+                "second signal: exiting now, {} connections not drained",
+                self.conns.len()
+            );
+            std::process::exit(130);
+        }
         log::info!("signal received: shutting down");
         self.shutdown.store(true, Ordering::SeqCst);
     }
@@ -346,6 +361,11 @@ impl Server {
         }
         self.accept_pending = false;
         self.draining_until = Some(self.now_ms + ms(self.cfg.close_timeout));
+        log::info!(
+            "draining {} connections (close 1001, up to {} s); a second signal exits now",
+            self.conns.len(),
+            self.cfg.close_timeout
+        );
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             match self.conns.get(key).map(|c| c.phase) {
@@ -369,7 +389,15 @@ fn fit_to_descriptors(max_connections: usize) -> usize {
         .max(1);
     let fitted = max_connections.min(fit);
     if fitted < max_connections {
-        log::warn!(
+        // Cutting the default to what the system allows is expected (info);
+        // cutting a value the operator asked for is worth a warning.
+        let level = if max_connections == Config::default().max_connections {
+            log::Level::Info
+        } else {
+            log::Level::Warn
+        };
+        log::log!(
+            level,
             "max_connections lowered from {max_connections} to {fitted} (RLIMIT_NOFILE {nofile})"
         );
     }

@@ -49,6 +49,7 @@ impl Hub {
                 delivered += 1;
                 continue;
             }
+            self.refused.chat_dropped += 1;
             let Some(m) = self
                 .clients
                 .get_mut(member)

@@ -111,6 +111,8 @@ pub struct Refused {
     pub max_rooms: u64,
     /// Frames refused by the rate limit.
     pub rate_limited: u64,
+    /// Room chat skipped for members that were behind (SPEC §5).
+    pub chat_dropped: u64,
 }
 
 /// The room model. See the module docs.

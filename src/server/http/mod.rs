@@ -255,6 +255,7 @@ impl Server {
         conn.session = Session::new(now);
         let first_deadline = conn.session.poll_timeout(&self.session_cfg);
         self.http_order.remove(&id);
+        log::debug!("conn {id}: upgraded on {}?{}", req.path, req.query);
         self.ws_open += 1;
         self.stats.handshakes_ok += 1;
         self.send(key, Rc::from(handshake::switching_protocols(&accept)));
