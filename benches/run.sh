@@ -37,11 +37,13 @@ for server in "${servers[@]}"; do
     while read -r case args; do
         [ -n "$case" ] || continue
         port=$((port + 1))
+        echo "run.sh: $server $case ..." >&2
         start "$server" "$port"
         url="ws://127.0.0.1:$port"
         # shellcheck disable=SC2086
         line=$(eval taskset -c 1 "$B" $args --server-pid "$PID" --json 2>/dev/null | tail -n 1) || line='{"error":"bench failed"}'
         echo "{\"server\":\"$server\",\"case\":\"$case\",\"result\":$line}"
+        echo "run.sh: $server $case done" >&2
         kill "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
     done <<CASES

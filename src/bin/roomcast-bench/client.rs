@@ -31,6 +31,8 @@ pub struct Conn {
     out_pos: usize,
     request: Vec<u8>,
     mask_counter: u32,
+    /// The status line of an upgrade that was refused (not 101).
+    pub refused: Option<String>,
 }
 
 /// What a read produced, handed to the caller per message.
@@ -123,6 +125,7 @@ impl Conn {
             out_pos: 0,
             request,
             mask_counter: token.0 as u32,
+            refused: None,
         })
     }
 
@@ -200,6 +203,8 @@ impl Conn {
                     continue;
                 };
                 if !self.head.starts_with(b"HTTP/1.1 101") {
+                    let line = self.head.split(|b| *b == b'\r').next().unwrap_or_default();
+                    self.refused = Some(String::from_utf8_lossy(line).into_owned());
                     self.state = State::Closed;
                     return on(self, Input::Closed);
                 }

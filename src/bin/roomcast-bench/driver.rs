@@ -11,6 +11,24 @@ pub trait Workload {
     fn on_open(&mut self, _i: usize, _c: &mut Conn, _now: Instant) {}
     fn on_message(&mut self, _i: usize, _c: &mut Conn, _msg: &[u8], _now: Instant) {}
     fn on_closed(&mut self, _i: usize) {}
+    /// Workload figures for the progress line (rate, latency so far).
+    fn progress(&self) -> String {
+        String::new()
+    }
+}
+
+/// What went wrong in a run, for an honest exit status.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// Connections that ended before their upgrade completed (refused,
+    /// reset, or nothing listening).
+    pub connect: usize,
+    /// Upgrades answered with something other than 101, and the first status line.
+    pub refused: usize,
+    pub first_refusal: Option<String>,
+    /// `error` messages from the server, and the first one's code.
+    pub errors: u64,
+    pub first_error: Option<String>,
 }
 
 /// The connections and the poll that drives them.
@@ -24,6 +42,25 @@ pub struct Driver {
     pub opened: usize,
     pub closed: usize,
     pub failed: usize,
+    pub failures: Failures,
+    url: String,
+    started: Instant,
+    last_progress: Instant,
+}
+
+impl Failures {
+    fn note_error(&mut self, msg: &[u8]) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            let text = String::from_utf8_lossy(msg);
+            let code = text
+                .split("\"code\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or("?");
+            self.first_error = Some(code.to_owned());
+        }
+    }
 }
 
 impl Driver {
@@ -40,6 +77,10 @@ impl Driver {
             opened: 0,
             closed: 0,
             failed: 0,
+            failures: Failures::default(),
+            url: url.to_owned(),
+            started: Instant::now(),
+            last_progress: Instant::now(),
         };
         Ok((d, path))
     }
@@ -63,6 +104,7 @@ impl Driver {
 
     /// Poll once (up to `timeout`) and dispatch.
     pub fn turn(&mut self, w: &mut impl Workload, timeout: Duration) {
+        self.progress(w);
         if self.poll.poll(&mut self.events, Some(timeout)).is_err() {
             return;
         }
@@ -90,16 +132,29 @@ impl Driver {
             }
             if readable {
                 let (mut opened, mut closed) = (false, false);
+                let failures = &mut self.failures;
+                let was_open = conn.state == State::Open;
                 conn.read(&mut self.scratch, |c, input| match input {
                     Input::Opened => {
                         opened = true;
                         w.on_open(i, c, now);
                     }
-                    Input::Message(m) => w.on_message(i, c, m, now),
+                    Input::Message(m) => {
+                        if m.starts_with(br#"{"type":"error""#) {
+                            failures.note_error(m);
+                        }
+                        w.on_message(i, c, m, now)
+                    }
                     Input::Closed => closed = true,
                 });
                 self.opened += usize::from(opened);
                 if closed {
+                    if let Some(line) = conn.refused.take() {
+                        self.failures.refused += 1;
+                        self.failures.first_refusal.get_or_insert(line);
+                    } else if !was_open && !opened {
+                        self.failures.connect += 1;
+                    }
                     self.closed += 1;
                     w.on_closed(i);
                 }
@@ -108,6 +163,57 @@ impl Driver {
                 conn.state = State::Closed;
             }
         }
+    }
+
+    /// A progress line on stderr, once a second.
+    fn progress(&mut self, w: &impl Workload) {
+        if self.last_progress.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_progress = Instant::now();
+        let f = &self.failures;
+        eprintln!(
+            "roomcast-bench: {:>4.0} s  open {}  closed {}  failed {}  errors {}  {}",
+            self.started.elapsed().as_secs_f64(),
+            self.opened.saturating_sub(self.closed),
+            self.closed,
+            self.failed + f.connect + f.refused,
+            f.errors,
+            w.progress()
+        );
+    }
+
+    /// `Err` with the reason if the run cannot be trusted: nothing could
+    /// be opened, an upgrade was refused, or the server answered errors
+    /// (a rate limit, an unauthorized token).
+    pub fn verdict(&self) -> Result<(), String> {
+        let f = &self.failures;
+        if self.opened == 0 {
+            let why = f
+                .first_refusal
+                .clone()
+                .unwrap_or_else(|| "nothing accepted the connection".into());
+            return Err(format!(
+                "could not open a connection to {}: {why}",
+                self.url
+            ));
+        }
+        if f.refused > 0 {
+            return Err(format!(
+                "{} upgrades refused by {} (first: {})",
+                f.refused,
+                self.url,
+                f.first_refusal.as_deref().unwrap_or("?")
+            ));
+        }
+        if f.errors > 0 {
+            return Err(format!(
+                "the server answered {} errors (first: {}); a rate-limited server needs --rate-limit-per-sec 0",
+                f.errors,
+                f.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        Ok(())
     }
 
     /// Flush every connection with bytes queued outside an event.

@@ -44,6 +44,15 @@ struct Fanout {
 }
 
 impl Workload for Fanout {
+    fn progress(&self) -> String {
+        format!(
+            "received {}  p50 {:.2} ms  p99 {:.2} ms",
+            self.received,
+            self.hist.quantile_ms(0.5),
+            self.hist.quantile_ms(0.99)
+        )
+    }
+
     fn on_message(&mut self, i: usize, _c: &mut Conn, msg: &[u8], now: Instant) {
         if i >= self.subs {
             return; // the publisher's own copies
@@ -117,6 +126,7 @@ pub fn run(a: &FanoutArgs, pid: Option<&str>) -> Result<serde_json::Value, Strin
         report["deliveries_per_server_cpu_sec"] = json!(per_cpu);
         println!("  {per_cpu:.0} deliveries per server CPU second");
     }
+    d.verdict()?;
     Ok(report)
 }
 

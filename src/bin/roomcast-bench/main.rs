@@ -33,6 +33,9 @@ struct Cli {
     /// Print one JSON object on the last line.
     #[arg(long, global = true)]
     json: bool,
+    /// Print the report's figures as CSV: a header line, then a values line.
+    #[arg(long, global = true)]
+    csv: bool,
     /// The server's PID, to report its CPU (and RSS) over the run.
     #[arg(long, global = true)]
     server_pid: Option<u32>,
@@ -108,6 +111,9 @@ fn main() {
     };
     match result {
         Ok(report) => {
+            if cli.csv {
+                print_csv(&report);
+            }
             if cli.json {
                 println!("{report}");
             }
@@ -117,6 +123,21 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// The report's fields (numbers and strings) as two CSV lines.
+fn print_csv(report: &serde_json::Value) {
+    let Some(fields) = report.as_object() else {
+        return;
+    };
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+        other => other.to_string(),
+    };
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let values: Vec<String> = fields.values().map(cell).collect();
+    println!("{}", names.join(","));
+    println!("{}", values.join(","));
 }
 
 fn cpu_fields(report: &mut serde_json::Value, cpu: &CpuWindow, secs: f64) -> (f64, Option<f64>) {
@@ -192,6 +213,7 @@ fn connections(
         "  held {hold} s: {} dropped by the server",
         d.closed - closed_before
     );
+    d.verdict()?;
     Ok(report)
 }
 
@@ -204,6 +226,15 @@ struct Echo {
 }
 
 impl Workload for Echo {
+    fn progress(&self) -> String {
+        format!(
+            "round trips {}  p50 {:.2} ms  p99 {:.2} ms",
+            self.hist.count(),
+            self.hist.quantile_ms(0.5),
+            self.hist.quantile_ms(0.99)
+        )
+    }
+
     fn on_open(&mut self, i: usize, c: &mut Conn, now: Instant) {
         if self.sent.len() <= i {
             self.sent.resize_with(i + 1, VecDeque::new);
@@ -259,6 +290,7 @@ fn echo(
             w.hist.count() as f64 / s.max(1e-9)
         );
     }
+    d.verdict()?;
     Ok(report)
 }
 
@@ -269,11 +301,16 @@ struct Churn {
 
 impl Workload for Churn {
     fn on_open(&mut self, _i: usize, c: &mut Conn, _now: Instant) {
+        // A cycle is an upgrade that completed; a refused or failed
+        // connection is counted by the driver, not here.
+        self.cycles += 1;
         c.queue(OpCode::Close, &1000u16.to_be_bytes());
     }
     fn on_closed(&mut self, i: usize) {
-        self.cycles += 1;
         self.to_restart.push(i);
+    }
+    fn progress(&self) -> String {
+        format!("cycles {}", self.cycles)
     }
 }
 
@@ -299,7 +336,7 @@ fn churn(url: &str, n: usize, secs: f64, pid: Option<&str>) -> Result<serde_json
         d.flush_all();
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let mut report = json!({"bench": "churn", "conns": n, "secs": elapsed, "cycles": w.cycles, "cycles_per_sec": w.cycles as f64 / elapsed, "failed": d.failed});
+    let mut report = json!({"bench": "churn", "conns": n, "secs": elapsed, "cycles": w.cycles, "cycles_per_sec": w.cycles as f64 / elapsed, "failed": d.failed + d.failures.connect + d.failures.refused});
     println!(
         "churn: {} connect-upgrade-close cycles in {elapsed:.1} s ({:.0}/s)",
         w.cycles,
@@ -313,5 +350,6 @@ fn churn(url: &str, n: usize, secs: f64, pid: Option<&str>) -> Result<serde_json
             1e6 * s / (w.cycles.max(1)) as f64
         );
     }
+    d.verdict()?;
     Ok(report)
 }

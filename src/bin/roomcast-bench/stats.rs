@@ -1,59 +1,41 @@
-//! Measurements: a latency histogram with fixed 10 µs buckets (exact
-//! enough for p999, no allocation per sample), and CPU time from /proc.
+//! Measurements: latency percentiles from an HDR histogram (`hdrhistogram`:
+//! 1 µs to 60 s at 3 significant digits, no allocation per sample), and
+//! CPU time from /proc.
 
 use std::time::Duration;
 
-/// Bucket width in microseconds.
-const BUCKET_US: u64 = 10;
-/// 1,000,000 buckets of 10 µs: up to 10 s; slower samples land in the last.
-const BUCKETS: usize = 1_000_000;
-
 /// Latency samples.
 pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-    max_us: u64,
+    hdr: hdrhistogram::Histogram<u64>,
 }
 
 impl Histogram {
     pub fn new() -> Histogram {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-            max_us: 0,
-        }
+        // 1 µs .. 60 s at 3 significant digits: a bounded, fixed-size table.
+        let hdr = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+            .expect("1 us to 60 s at 3 digits are valid bounds");
+        Histogram { hdr }
     }
 
     pub fn record(&mut self, d: Duration) {
-        let us = d.as_micros() as u64;
-        let i = ((us / BUCKET_US) as usize).min(BUCKETS - 1);
-        self.counts[i] += 1;
-        self.total += 1;
-        self.max_us = self.max_us.max(us);
+        let us = (d.as_micros() as u64).clamp(1, 60_000_000);
+        let _ = self.hdr.record(us);
     }
 
     pub fn count(&self) -> u64 {
-        self.total
+        self.hdr.len()
     }
 
-    /// The `q` quantile (0..1) in milliseconds (bucket upper bound).
+    /// The `q` quantile (0..1) in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.total == 0 {
+        if self.hdr.is_empty() {
             return 0.0;
         }
-        let target = ((self.total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= target {
-                return ((i as u64 + 1) * BUCKET_US) as f64 / 1000.0;
-            }
-        }
-        self.max_ms()
+        self.hdr.value_at_quantile(q) as f64 / 1000.0
     }
 
     pub fn max_ms(&self) -> f64 {
-        self.max_us as f64 / 1000.0
+        self.hdr.max() as f64 / 1000.0
     }
 }
 
