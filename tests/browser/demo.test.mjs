@@ -10,8 +10,8 @@ import { chromium } from "playwright-core";
 
 const bin = process.env.ROOMCAST_BIN || new URL("../../target/release/roomcast", import.meta.url).pathname;
 
-async function startServer() {
-  const child = spawn(bin, ["--listen", "127.0.0.1:0"], { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] });
+async function startServer(args = []) {
+  const child = spawn(bin, ["--listen", "127.0.0.1:0", ...args], { env: { ...process.env, RUST_LOG: "info" }, stdio: ["ignore", "ignore", "pipe"] });
   const lines = createInterface({ input: child.stderr });
   const addr = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("roomcast did not start")), 10000);
@@ -24,13 +24,15 @@ async function startServer() {
   return { child, addr };
 }
 
-const server = await startServer();
+const server = await startServer(["--api-insecure", "true"]);
+const SECRET = "browser-test-secret";
+const hmacServer = await startServer(["--auth", "hmac", "--auth-secret", SECRET]);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-after(async () => { await browser.close(); server.child.kill(); });
+after(async () => { await browser.close(); server.child.kill(); hmacServer.child.kill(); });
 
 const chatLine = (page, text) => page.locator("#log li.chat", { hasText: text }).waitFor({ timeout: 10000 });
 
@@ -55,15 +57,47 @@ test("two pages chat in a room", async () => {
   await alice.fill("#text", "just for you");
   await alice.press("#text", "Enter");
   await bob.locator("#log li.private", { hasText: "just for you" }).waitFor({ timeout: 10000 });
+  // The sender sees its own private message too, once acknowledged.
+  await alice.locator("#log li.private", { hasText: "me → bob" }).waitFor({ timeout: 10000 });
   await alice.fill("#to", "");
+  // Comments fly across the danmaku stage.
+  await bob.locator("#stage .dm", { hasText: "hello from alice" }).first().waitFor({ state: "attached", timeout: 10000 });
 
   // Bob's connection drops; alice keeps talking; bob reconnects with
   // since=<last seq> and gets what he missed, once.
-  await bob.evaluate(() => { wanted = true; ws.close(); });
+  await bob.evaluate(() => window.demo.drop());
   await bob.locator("#status", { hasText: "offline" }).waitFor({ timeout: 10000 });
   await alice.fill("#text", "said while bob was away");
   await alice.press("#text", "Enter");
   await chatLine(bob, "alice: said while bob was away");
   const copies = await bob.locator("#log li.chat", { hasText: "hello from alice" }).count();
   assert.equal(copies, 1, "a replayed message is shown once");
+});
+
+test("join twice keeps one connection, and a fresh page connects at once", async () => {
+  const page = await browser.newPage();
+  // No ?user=: the page connects by itself with a generated name.
+  await page.goto(`http://${server.addr}/`);
+  await page.locator("#status", { hasText: "in lobby" }).waitFor({ timeout: 10000 });
+  await page.fill("#user", "carol");
+  await page.click("#connect");
+  await page.locator("#status", { hasText: "in lobby" }).waitFor({ timeout: 10000 });
+  await page.click("#connect");
+  await page.locator("#status", { hasText: "in lobby" }).waitFor({ timeout: 10000 });
+  // Give a leaked reconnect time to happen, then count on the server.
+  await new Promise((r) => setTimeout(r, 1500));
+  const res = await fetch(`http://${server.addr}/api/users/carol`);
+  const user = await res.json();
+  assert.equal(user.connections, 1, JSON.stringify(user));
+});
+
+test("with auth = hmac the page passes ?token= on", async () => {
+  const { createHmac } = await import("node:crypto");
+  const b64 = (x) => Buffer.from(x).toString("base64url");
+  const body = b64(JSON.stringify({ alg: "HS256", typ: "JWT" })) + "." + b64(JSON.stringify({ sub: "tina" }));
+  const jwt = body + "." + createHmac("sha256", SECRET).update(body).digest("base64url");
+  const page = await browser.newPage();
+  await page.goto(`http://${hmacServer.addr}/?token=${jwt}`);
+  await page.locator("#status", { hasText: "in lobby" }).waitFor({ timeout: 10000 });
+  assert.equal(await page.inputValue("#user"), "tina");
 });
