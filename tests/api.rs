@@ -497,3 +497,34 @@ fn users_api_and_readyz() {
     let (status, _, body) = request(&server, "GET", "/readyz", None, None);
     assert_eq!((status, body.as_str()), (200, "ok"));
 }
+
+#[test]
+fn stats_carry_rates_and_a_five_minute_history() {
+    let server = TestServer::start(|_| {});
+    let mut a = Client::join(&server, "ann");
+    a.join_room("r");
+    for i in 0..5 {
+        a.send(json!({"type": "chat", "data": i}));
+        a.expect("chat");
+    }
+    // One sample a second: wait for two, so a rate has a span.
+    let history = eventually(5, || {
+        let h = get_json(&server, "/api/stats/history");
+        (h["samples"].as_array().map_or(0, |s| s.len()) >= 2).then_some(h)
+    });
+    let last = history["samples"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["connections"], 1);
+    assert!(last["messages_received"].as_u64().unwrap() >= 6, "{last}");
+    assert!(last["t"].as_u64().unwrap() > 1_700_000_000);
+    let stats = get_json(&server, "/api/stats");
+    for span in ["1s", "10s", "60s"] {
+        assert!(stats["rates"][span]["messages_in"].is_number(), "{stats}");
+    }
+    assert!(stats["cpu_percent"].as_f64().unwrap() >= 0.0);
+    assert_eq!(stats["connections"], 1, "the SPEC's fields stay");
+}

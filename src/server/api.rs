@@ -104,6 +104,7 @@ impl Server {
         };
         let result: Result<String, HttpError> = match (method, segs.as_slice()) {
             ("GET", ["stats"]) => Ok(self.stats_json()),
+            ("GET", ["stats", "history"]) => Ok(self.stats_history_json()),
             ("GET", ["users", user]) => Ok(self.hub.user_json(user)),
             ("GET", ["rooms"]) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
             ("GET", ["rooms", room]) => self
@@ -119,6 +120,7 @@ impl Server {
             (
                 _,
                 ["stats"]
+                | ["stats", "history"]
                 | ["users", _]
                 | ["rooms"]
                 | ["rooms", _]

@@ -88,11 +88,37 @@ const PROCESS_CPU: (&str, &str, &str) = (
 );
 
 impl Server {
-    /// `/api/stats`.
+    /// Once a second: a sample for the history ring.
+    pub(super) fn sample(&mut self) {
+        let s = &self.stats;
+        let t = self.wall_ms() / 1000;
+        self.history.push(super::history::Sample {
+            t,
+            connections: self.ws_open,
+            users: self.hub.online_users(),
+            rooms: self.hub.room_count(),
+            messages_received: s.messages_received,
+            messages_delivered: s.messages_delivered,
+            bytes_received: s.bytes_received,
+            bytes_sent: s.bytes_sent,
+            chat_dropped: self.hub.refused().chat_dropped,
+            slow_consumers: s.disconnects_of(Reason::SlowConsumer),
+            rss_bytes: sys::rss_bytes(),
+            cpu_seconds: sys::cpu_seconds(),
+        });
+    }
+
+    /// `GET /api/stats/history`: the last 300 one-second samples.
+    pub(super) fn stats_history_json(&self) -> String {
+        self.history.json()
+    }
+
+    /// `/api/stats`: the SPEC's counters, then rates over 1, 10 and 60 s
+    /// and CPU %.
     pub(super) fn stats_json(&self) -> String {
         let s = &self.stats;
         format!(
-            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{}}}",
+            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{},{}}}",
             self.ws_open,
             self.hub.online_users(),
             self.hub.room_count(),
@@ -101,7 +127,8 @@ impl Server {
             s.bytes_received,
             s.bytes_sent,
             self.started.elapsed().as_secs(),
-            sys::rss_bytes()
+            sys::rss_bytes(),
+            self.history.rates_json()
         )
     }
 

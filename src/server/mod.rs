@@ -14,6 +14,7 @@
 mod accept;
 mod api;
 mod conn;
+mod history;
 mod http;
 mod hubnet;
 mod lifecycle;
@@ -105,6 +106,8 @@ pub struct Server {
     pending_reads: Vec<usize>,
     /// `messages_received` at the last stats line (for its rate).
     last_logged_received: u64,
+    /// One sample a second for the last five minutes.
+    history: history::History,
     /// HTTP connections whose answer was written: their next request.
     http_resume: Vec<usize>,
     /// Paced replies, for the connections that have some waiting.
@@ -174,6 +177,7 @@ impl Server {
             pending_reads: Vec::new(),
             http_resume: Vec::new(),
             last_logged_received: 0,
+            history: history::History::default(),
             replies: HashMap::new(),
             http_order: BTreeMap::new(),
             per_ip,
@@ -274,6 +278,7 @@ impl Server {
             if self.now_ms >= self.next_hub_tick_ms {
                 self.next_hub_tick_ms = self.now_ms + HUB_TICK_MS;
                 self.hub_tick();
+                self.sample();
             }
             self.flush_dirty();
             if !self.drained.is_empty() {

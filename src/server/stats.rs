@@ -75,6 +75,16 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Disconnects counted for `reason`.
+    pub fn disconnects_of(&self, reason: Reason) -> u64 {
+        Reason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| self.disconnects.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Count a disconnect.
     pub fn disconnect(&mut self, reason: Reason) {
         if let Some(slot) = Reason::ALL
