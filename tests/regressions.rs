@@ -186,3 +186,50 @@ fn a_second_sigint_exits_at_once() {
     let status = eventually(5, || d.child.try_wait().ok().flatten());
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn access_log_puts_requests_upgrades_and_closes_at_info() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
+        .args(["--listen", "127.0.0.1:0", "--access-log", "true"])
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("no log line with {needle}"));
+        if line.contains(needle) {
+            break line;
+        }
+    };
+    let line = wait_for("listening on ");
+    let addr: std::net::SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap();
+    assert!(line.contains(&format!("http://{addr}/")), "{line}");
+    let mut raw = Raw::connect(addr);
+    let (status, _, _) = raw.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(status, 200);
+    assert!(wait_for("GET /healthz").contains("INFO"));
+    drop(raw);
+    wait_for("closed (");
+    let _ = child.kill();
+    let _ = child.wait();
+}

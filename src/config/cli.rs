@@ -118,6 +118,9 @@ pub struct Cli {
     /// Connections per peer address (default 0: no limit).
     #[arg(long)]
     max_connections_per_ip: Option<usize>,
+    /// Log each connection's requests, upgrade and close at info: true or false (default false).
+    #[arg(long)]
+    access_log: Option<bool>,
 }
 
 impl Cli {
@@ -166,7 +169,8 @@ impl Cli {
             max_offline_bytes,
             max_bans,
             max_replay,
-            max_connections_per_ip
+            max_connections_per_ip,
+            access_log
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;

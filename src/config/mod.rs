@@ -127,6 +127,9 @@ pub struct Config {
     /// Connections per peer address (0: no limit, the default: behind a
     /// proxy or carrier NAT many users share one address).
     pub max_connections_per_ip: usize,
+    /// Log each connection's requests, upgrade and close at info (they
+    /// are at debug otherwise).
+    pub access_log: bool,
 }
 
 impl Default for Config {
@@ -166,6 +169,7 @@ impl Default for Config {
             max_bans: 100_000,
             max_replay: 1000,
             max_connections_per_ip: 0,
+            access_log: false,
         }
     }
 }

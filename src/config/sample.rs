@@ -34,6 +34,7 @@ const KEYS: &[(&str, &str)] = &[
     ("max_bans", "Bans and mutes at most (durations are capped at 30 days)."),
     ("max_replay", "Messages replayed after `since` at most; a longer replay is cut with\nrecovered: false."),
     ("max_connections_per_ip", "Connections per peer address (0: no limit; behind a proxy or carrier\nNAT many users share one)."),
+    ("access_log", "Log each connection's requests, upgrade and close at info (else debug)."),
     ("rate_limit", "Requests per connection: 20/s with bursts of 40 is far above a person\ntyping and far below a script. per_sec = 0 turns it off."),
 ];
 

@@ -82,7 +82,7 @@ impl Server {
             return;
         }
         entry.insert(Conn::new(socket, id));
-        log::debug!("conn {id}: accepted from {peer}");
+        log::log!(self.access_level(), "conn {id}: accepted from {peer}");
         self.http_order.insert(id, key);
         self.per_ip.opened(key, peer.ip());
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);

@@ -82,7 +82,12 @@ impl Server {
                 self.ws_open -= 1;
             }
             let reason = conn.reason.unwrap_or(Reason::Gone);
-            log::debug!("conn {}: closed ({})", conn.id, reason.label());
+            log::log!(
+                self.access_level(),
+                "conn {}: closed ({})",
+                conn.id,
+                reason.label()
+            );
             self.stats.disconnect(reason);
         }
     }

@@ -55,6 +55,18 @@ impl OwnedRequest {
     }
 }
 
+impl Server {
+    /// `info` with `access_log = true`, else `debug`: requests, answers,
+    /// upgrades and closes.
+    pub(super) fn access_level(&self) -> log::Level {
+        if self.cfg.access_log {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        }
+    }
+}
+
 /// Why [`Server::process_http`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HttpStall {
@@ -183,6 +195,17 @@ impl Server {
     }
 
     fn route(&mut self, key: usize, req: OwnedRequest, body: Vec<u8>) {
+        if let Some(conn) = self.conns.get(key) {
+            log::log!(
+                self.access_level(),
+                "conn {}: {} {}{}{}",
+                conn.id,
+                req.method,
+                req.path,
+                if req.query.is_empty() { "" } else { "?" },
+                req.query
+            );
+        }
         if req.path.starts_with("/api/") {
             return self.api(key, &req, &body);
         }
@@ -255,7 +278,7 @@ impl Server {
         conn.session = Session::new(now);
         let first_deadline = conn.session.poll_timeout(&self.session_cfg);
         self.http_order.remove(&id);
-        log::debug!("conn {id}: upgraded on {}?{}", req.path, req.query);
+        log::log!(self.access_level(), "conn {id}: upgraded on {}", req.path);
         self.ws_open += 1;
         self.stats.handshakes_ok += 1;
         self.send(key, Rc::from(handshake::switching_protocols(&accept)));
@@ -308,7 +331,7 @@ impl Server {
             self.stats.handshakes_failed += 1;
         }
         if let Some(conn) = self.conns.get(key) {
-            log::debug!("conn {}: HTTP {err}", conn.id);
+            log::log!(self.access_level(), "conn {}: answered {err}", conn.id);
         }
         let head_only = self
             .conns
