@@ -101,3 +101,33 @@ test("with auth = hmac the page passes ?token= on", async () => {
   await page.locator("#status", { hasText: "in lobby" }).waitFor({ timeout: 10000 });
   assert.equal(await page.inputValue("#user"), "tina");
 });
+
+test("the JS client reconnects and recovers what it missed, once each", async () => {
+  const page = await browser.newPage();
+  await page.goto(`http://${server.addr}/?user=demo-owner&room=elsewhere`);
+  const publish = (data) => fetch(`http://${server.addr}/api/publish`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ room: "jsroom", data }),
+  });
+  await page.evaluate(async (url) => {
+    const { RoomcastClient } = await import("/roomcast.js");
+    window.seen = [];
+    window.joins = [];
+    const rc = new RoomcastClient(url, { user: "jsclient", minBackoff: 50, maxBackoff: 200 });
+    rc.addEventListener("chat", (e) => window.seen.push(e.detail.seq));
+    rc.addEventListener("joined", (e) => window.joins.push(e.detail.recovered));
+    rc.addEventListener("welcome", () => { if (!rc.rooms.has("jsroom")) rc.join("jsroom"); });
+    window.rc = rc;
+    rc.connect();
+  }, `ws://${server.addr}/ws`);
+  await page.waitForFunction(() => window.joins.length === 1, null, { timeout: 10000 });
+  for (const n of [1, 2, 3]) await publish(n);
+  await page.waitForFunction(() => window.seen.length === 3, null, { timeout: 10000 });
+  // The connection drops; two messages are sent while it is away.
+  await page.evaluate(() => window.rc.ws.close());
+  for (const n of [4, 5]) await publish(n);
+  await page.waitForFunction(() => window.joins.length === 2 && window.seen.length >= 5, null, { timeout: 10000 });
+  await new Promise((r) => setTimeout(r, 300));
+  const { seen, joins } = await page.evaluate(() => ({ seen: window.seen, joins: window.joins }));
+  assert.deepEqual(seen, [1, 2, 3, 4, 5], "each message once, in order");
+  assert.deepEqual(joins, [false, true], "the rejoin recovered everything");
+});

@@ -13,6 +13,8 @@ use std::rc::Rc;
 
 /// The demo chat client served at `GET /`.
 const DEMO_PAGE: &str = include_str!("../demo.html");
+/// The JS client (clients/js), served at `GET /roomcast.js` for the pages.
+const JS_CLIENT: &str = include_str!("../../../clients/js/roomcast.js");
 
 /// Request bodies up to 1 MiB (SPEC §1): a publish of a big notification
 /// fits; anything larger is refused with 413 before it is buffered.
@@ -219,6 +221,13 @@ impl Server {
                 "text/html; charset=utf-8",
                 DEMO_PAGE.as_bytes(),
             ),
+            "/roomcast.js" if get => self.http_reply(
+                key,
+                &req,
+                200,
+                "text/javascript; charset=utf-8",
+                JS_CLIENT.as_bytes(),
+            ),
             "/metrics" if get => {
                 let text = self.metrics_text();
                 self.http_reply(
@@ -229,7 +238,9 @@ impl Server {
                     text.as_bytes(),
                 );
             }
-            "/" | "/metrics" => self.http_error(key, HttpError::MethodNotAllowed, false),
+            "/" | "/metrics" | "/roomcast.js" => {
+                self.http_error(key, HttpError::MethodNotAllowed, false)
+            }
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
             // /readyz: the memory engine needs nothing outside the process,
             // so the server is ready whenever the loop runs.
