@@ -409,7 +409,11 @@ fn demo_page_is_served() {
     let (status, head, body) = request(&server, "GET", "/", None, None);
     assert_eq!(status, 200);
     assert!(head.contains("text/html"));
-    assert!(body.contains("<title>roomcast demo</title>") && body.contains("/ws?"));
+    assert!(body.contains("<title>roomcast demo</title>") && body.contains("/roomcast.js"));
+    let (status, head, js) = request(&server, "GET", "/roomcast.js", None, None);
+    assert_eq!(status, 200);
+    assert!(head.contains("text/javascript"), "{head}");
+    assert!(js.contains("export class RoomcastClient"));
     assert_eq!(request(&server, "POST", "/", None, Some("{}")).0, 405);
 }
 
