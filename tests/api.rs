@@ -532,3 +532,28 @@ fn stats_carry_rates_and_a_five_minute_history() {
     assert!(stats["cpu_percent"].as_f64().unwrap() >= 0.0);
     assert_eq!(stats["connections"], 1, "the SPEC's fields stay");
 }
+
+#[test]
+fn retract_through_the_api_and_budgets_in_stats() {
+    let server = TestServer::start(|_| {});
+    let mut a = Client::join(&server, "ann");
+    a.join_room("r");
+    a.send(json!({"type": "chat", "data": "oops"}));
+    assert_eq!(a.expect("chat")["seq"], 1);
+    assert_eq!(
+        post_json(&server, "/api/retract", json!({"room": "r", "seq": 1}))["retracted"],
+        true
+    );
+    assert_eq!(a.expect("retracted")["seq"], 1);
+    let body = json!({"room": "r", "seq": 1}).to_string();
+    assert_eq!(
+        request(&server, "POST", "/api/retract", None, Some(&body)).0,
+        404
+    );
+    let stats = get_json(&server, "/api/stats");
+    assert_eq!(
+        stats["budgets"]["rooms"],
+        json!({"used": 1, "limit": 100000})
+    );
+    assert!(stats["budgets"]["outbox_bytes"]["limit"].is_null());
+}

@@ -37,6 +37,13 @@ struct KickBody<'a> {
 }
 
 #[derive(Deserialize)]
+struct RetractBody<'a> {
+    #[serde(borrow)]
+    room: std::borrow::Cow<'a, str>,
+    seq: u64,
+}
+
+#[derive(Deserialize)]
 struct MuteBody<'a> {
     #[serde(borrow)]
     user: std::borrow::Cow<'a, str>,
@@ -117,6 +124,7 @@ impl Server {
             ("POST", ["publish"]) => self.api_publish(body),
             ("POST", ["kick"]) => self.api_kick(body),
             ("POST", ["mute"]) => self.api_mute(body),
+            ("POST", ["retract"]) => self.api_retract(body),
             (
                 _,
                 ["stats"]
@@ -127,6 +135,7 @@ impl Server {
                 | ["rooms", _, "history"]
                 | ["publish"]
                 | ["kick"]
+                | ["retract"]
                 | ["mute"],
             ) => Err(HttpError::MethodNotAllowed),
             _ => Err(HttpError::NotFound),
@@ -184,6 +193,16 @@ impl Server {
             .with_hub(|hub, net, now| hub.kick(kick, now, net))
             .map_err(refusal_status)?;
         Ok(ack_json(&[("kicked", kicked as u64)]))
+    }
+
+    fn api_retract(&mut self, body: &[u8]) -> Result<String, HttpError> {
+        let b: RetractBody<'_> = serde_json::from_slice(body)
+            .map_err(|_| HttpError::BadRequest("retract needs room and seq"))?;
+        if self.with_hub(|hub, net, _| hub.retract(&b.room, b.seq, net)) {
+            Ok("{\"retracted\":true}".to_owned())
+        } else {
+            Err(HttpError::NotFound)
+        }
     }
 
     fn api_mute(&mut self, body: &[u8]) -> Result<String, HttpError> {

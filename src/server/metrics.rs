@@ -118,7 +118,7 @@ impl Server {
     pub(super) fn stats_json(&self) -> String {
         let s = &self.stats;
         format!(
-            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{},{}}}",
+            "{{\"connections\":{},\"users\":{},\"rooms\":{},\"messages_received\":{},\"messages_delivered\":{},\"bytes_received\":{},\"bytes_sent\":{},\"uptime_seconds\":{},\"rss_bytes\":{},{},{}}}",
             self.ws_open,
             self.hub.online_users(),
             self.hub.room_count(),
@@ -128,7 +128,8 @@ impl Server {
             s.bytes_sent,
             self.started.elapsed().as_secs(),
             sys::rss_bytes(),
-            self.history.rates_json()
+            self.history.rates_json(),
+            self.budgets_json()
         )
     }
 
@@ -176,16 +177,15 @@ impl Server {
         out
     }
 
-    /// SPEC §6: each budget's use and limit, and what was refused for it,
-    /// so an operator sees which one is near its cap.
-    fn budget_families(&self, out: &mut String) {
+    /// Each budget: (kind, used, limit).
+    fn budgets(&self) -> [(&'static str, usize, Option<usize>); 7] {
         let usage = self.hub.usage();
         let (outbox, http): (usize, usize) = self.conns.iter().fold((0, 0), |(o, h), (_, c)| {
             let buffered = c.http.as_ref().map_or(0, |b| b.buf.capacity());
             (o + c.outbox.unsent(), h + buffered)
         });
         let cfg = &self.cfg;
-        let kinds: [(&str, usize, Option<usize>); 7] = [
+        [
             ("connections", self.conns.len(), Some(self.max_connections)),
             ("rooms", self.hub.room_count(), Some(cfg.max_rooms)),
             (
@@ -201,7 +201,28 @@ impl Server {
             ("bans", usage.restrictions, Some(cfg.max_bans)),
             ("outbox_bytes", outbox, None),
             ("http_buffer_bytes", http, None),
-        ];
+        ]
+    }
+
+    /// `"budgets":{kind:{"used","limit"}}` for `/api/stats`.
+    fn budgets_json(&self) -> String {
+        let mut out = String::from("\"budgets\":{");
+        for (i, (kind, used, limit)) in self.budgets().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let limit = limit.map_or("null".to_owned(), |l| l.to_string());
+            let _ = write!(out, "\"{kind}\":{{\"used\":{used},\"limit\":{limit}}}");
+        }
+        out.push('}');
+        out
+    }
+
+    /// SPEC §6: each budget's use and limit, and what was refused for it,
+    /// so an operator sees which one is near its cap.
+    fn budget_families(&self, out: &mut String) {
+        let usage = self.hub.usage();
+        let kinds = self.budgets();
         let label = |kind: &str| format!("{{kind=\"{kind}\"}}");
         Family {
             name: "roomcast_budget_used",

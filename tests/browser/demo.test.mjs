@@ -131,3 +131,41 @@ test("the JS client reconnects and recovers what it missed, once each", async ()
   assert.deepEqual(seen, [1, 2, 3, 4, 5], "each message once, in order");
   assert.deepEqual(joins, [false, true], "the rejoin recovered everything");
 });
+
+test("the admin page asks for the key, charts update and an action works", async () => {
+  const KEY = "admin-test-key";
+  const keyed = await startServer(["--api-key", KEY]);
+  try {
+    const viewer = await browser.newPage();
+    await viewer.goto(`http://${keyed.addr}/?user=viewer&room=stage`);
+    await viewer.locator("#status", { hasText: "in stage" }).waitFor({ timeout: 10000 });
+    const admin = await browser.newPage();
+    await admin.goto(`http://${keyed.addr}/admin`);
+    // Without the key the API answers 401: the page asks for it.
+    await admin.locator("#key-dialog").waitFor({ state: "visible", timeout: 10000 });
+    await admin.fill("#f-key input[name=key]", KEY);
+    await admin.click("#f-key button");
+    await admin.locator("#status", { hasText: "live" }).waitFor({ timeout: 10000 });
+    // Two samples make a line: the connections chart has a path with points.
+    await admin.waitForFunction(() => {
+      const d = document.querySelector("#c-conns path")?.getAttribute("d") || "";
+      return d.split("L").length >= 2;
+    }, null, { timeout: 10000 });
+    await admin.locator("#rooms tr", { hasText: "stage" }).waitFor({ timeout: 10000 });
+    await admin.locator("#budgets tr", { hasText: "rooms" }).waitFor({ timeout: 10000 });
+    // Publish a gift to the room: the viewer gets it.
+    await admin.fill("#f-publish input[name=name]", "stage");
+    await admin.fill("#f-publish input[name=type]", "gift");
+    await admin.fill("#f-publish input[name=data]", '{"rose":1}');
+    await admin.click("#f-publish button");
+    await admin.locator("#result", { hasText: "delivered" }).waitFor({ timeout: 10000 });
+    await viewer.locator("#log li", { hasText: "gift:" }).waitFor({ timeout: 10000 });
+    // The room view lists the gift with a retract button; retracting tells the viewer.
+    await admin.locator("#rooms tr", { hasText: "stage" }).click();
+    await admin.locator("#rv-history tr", { hasText: "rose" }).waitFor({ timeout: 10000 });
+    await admin.locator("#rv-history tr", { hasText: "rose" }).locator("button").click();
+    await viewer.locator("#log li", { hasText: "was retracted" }).waitFor({ timeout: 10000 });
+  } finally {
+    keyed.child.kill();
+  }
+});

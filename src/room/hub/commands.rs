@@ -330,6 +330,20 @@ impl Hub {
         net.send(key, &protocol::error(refusal.0, refusal.1, req.id));
     }
 
+    /// `POST /api/retract`: remove message `seq` from `room`'s history (as
+    /// a moderator would); members get `retracted`. False if there is no
+    /// such room or message.
+    pub fn retract(&mut self, room: &str, seq: u64, net: &mut impl Net) -> bool {
+        let Some(rid) = self.rooms.find(room) else {
+            return false;
+        };
+        if self.engine.retract(room, seq, "", true).is_err() {
+            return false;
+        }
+        self.announce_retract(rid, seq, net);
+        true
+    }
+
     /// Members of `rid` get `retracted` for `seq`.
     fn announce_retract(&self, rid: RoomId, seq: u64, net: &mut impl Net) {
         let Some(room) = self.rooms.get(rid) else {

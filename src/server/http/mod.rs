@@ -13,6 +13,8 @@ use std::rc::Rc;
 
 /// The demo chat client served at `GET /`.
 const DEMO_PAGE: &str = include_str!("../demo.html");
+/// The admin page served at `GET /admin` (it asks for the API key).
+const ADMIN_PAGE: &str = include_str!("../admin.html");
 /// The JS client (clients/js), served at `GET /roomcast.js` for the pages.
 const JS_CLIENT: &str = include_str!("../../../clients/js/roomcast.js");
 
@@ -221,6 +223,13 @@ impl Server {
                 "text/html; charset=utf-8",
                 DEMO_PAGE.as_bytes(),
             ),
+            "/admin" if get => self.http_reply(
+                key,
+                &req,
+                200,
+                "text/html; charset=utf-8",
+                ADMIN_PAGE.as_bytes(),
+            ),
             "/roomcast.js" if get => self.http_reply(
                 key,
                 &req,
@@ -238,7 +247,7 @@ impl Server {
                     text.as_bytes(),
                 );
             }
-            "/" | "/metrics" | "/roomcast.js" => {
+            "/" | "/admin" | "/metrics" | "/roomcast.js" => {
                 self.http_error(key, HttpError::MethodNotAllowed, false)
             }
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
