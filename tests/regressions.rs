@@ -229,7 +229,22 @@ fn access_log_puts_requests_upgrades_and_closes_at_info() {
     assert_eq!(status, 200);
     assert!(wait_for("GET /healthz").contains("INFO"));
     drop(raw);
-    wait_for("closed (");
+    let closed = wait_for("closed (");
+    assert!(
+        closed.contains("B in") && closed.contains("peer 127.0.0.1:"),
+        "{closed}"
+    );
+    // A WebSocket's line names its user and the close code.
+    let mut ws = Raw::upgrade(addr, "/ws?user=logged");
+    ws.send_frame(
+        true,
+        roomcast::proto::frame::OpCode::Close,
+        &1000u16.to_be_bytes(),
+    );
+    assert_eq!(ws.expect_close(), Some(1000));
+    drop(ws); // our FIN: the server's linger ends
+    let closed = wait_for("user logged");
+    assert!(closed.contains("close 1000"), "{closed}");
     let _ = child.kill();
     let _ = child.wait();
 }

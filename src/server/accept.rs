@@ -83,6 +83,7 @@ impl Server {
         }
         entry.insert(Conn::new(socket, id));
         log::log!(self.access_level(), "conn {id}: accepted from {peer}");
+        self.conn_log.opened(key, peer);
         self.http_order.insert(id, key);
         self.per_ip.opened(key, peer.ip());
         let deadline = self.now_ms + ms(self.cfg.handshake_timeout);

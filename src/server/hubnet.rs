@@ -193,6 +193,9 @@ impl Server {
             allowed_rooms: claims.as_ref().and_then(|c| c.rooms.as_deref()),
         };
         self.with_hub(|hub, net, now| hub.open(ConnKey(key), conn_id, params, now, net));
+        if let Some(user) = self.hub.user_name(ConnKey(key)) {
+            self.conn_log.user(key, user);
+        }
     }
 
     /// Once a second: the hub's throttled and expiring work.

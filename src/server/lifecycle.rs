@@ -21,6 +21,7 @@ impl Server {
             return;
         }
         if let Some(frame) = last {
+            self.conn_log.last_frame(key, &frame);
             conn.outbox.push(frame);
         }
         let was_ws = conn.phase == Phase::WebSocket;
@@ -82,9 +83,10 @@ impl Server {
                 self.ws_open -= 1;
             }
             let reason = conn.reason.unwrap_or(Reason::Gone);
+            let details = self.conn_log.closed(key);
             log::log!(
                 self.access_level(),
-                "conn {}: closed ({})",
+                "conn {}: closed ({}){details}",
                 conn.id,
                 reason.label()
             );

@@ -14,6 +14,7 @@
 mod accept;
 mod api;
 mod conn;
+mod connlog;
 mod history;
 mod http;
 mod hubnet;
@@ -108,6 +109,8 @@ pub struct Server {
     last_logged_received: u64,
     /// One sample a second for the last five minutes.
     history: history::History,
+    /// Details for the per-connection log lines, when they are logged.
+    conn_log: connlog::ConnLog,
     /// HTTP connections whose answer was written: their next request.
     http_resume: Vec<usize>,
     /// Paced replies, for the connections that have some waiting.
@@ -157,6 +160,12 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let hub = Hub::new(hubnet::hub_config(&cfg));
         let per_ip = per_ip::PerIp::new(cfg.max_connections_per_ip);
+        let access = if cfg.access_log {
+            log::Level::Info
+        } else {
+            log::Level::Debug
+        };
+        let conn_log = connlog::ConnLog::new(log::log_enabled!(access));
         let session_cfg = SessionConfig::new(
             cfg.max_message_size,
             ms(cfg.ping_interval),
@@ -178,6 +187,7 @@ impl Server {
             http_resume: Vec::new(),
             last_logged_received: 0,
             history: history::History::default(),
+            conn_log,
             replies: HashMap::new(),
             http_order: BTreeMap::new(),
             per_ip,

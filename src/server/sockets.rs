@@ -33,6 +33,7 @@ impl Server {
                 }
                 Ok(n) => {
                     self.stats.bytes_received += n as u64;
+                    self.conn_log.bytes(key, n, 0);
                     if let Some(data) = scratch.get_mut(..n) {
                         self.on_bytes(key, data);
                     }
@@ -214,6 +215,7 @@ impl Server {
             }
         };
         self.stats.bytes_sent += flushed.bytes as u64;
+        self.conn_log.bytes(key, 0, flushed.bytes);
         if conn.reply_state != ReplyState::Idle {
             self.pump_replies(key);
         }

@@ -110,6 +110,7 @@ impl Server {
         };
         let deadline = conn.session.poll_timeout(&self.session_cfg);
         self.leave_hub(key);
+        self.conn_log.last_frame(key, &frame);
         self.send(key, frame);
         if let Some(at) = deadline {
             self.schedule(key, at);

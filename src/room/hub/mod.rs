@@ -176,6 +176,11 @@ impl Hub {
         self.clients.len()
     }
 
+    /// The user id of connection `key`.
+    pub fn user_name(&self, key: ConnKey) -> Option<&str> {
+        self.user_of(key).map(|u| &**u.name())
+    }
+
     /// What the engine holds against its budgets.
     pub fn usage(&self) -> crate::room::engine::Usage {
         self.engine.usage()
