@@ -165,6 +165,11 @@ test("the admin page asks for the key, charts update and an action works", async
     await admin.locator("#rv-history tr", { hasText: "rose" }).waitFor({ timeout: 10000 });
     await admin.locator("#rv-history tr", { hasText: "rose" }).locator("button").click();
     await viewer.locator("#log li", { hasText: "was retracted" }).waitFor({ timeout: 10000 });
+    // The room view follows the room live through the JS client.
+    await admin.locator("#rv-live-status", { hasText: "following stage" }).waitFor({ timeout: 10000 });
+    await viewer.fill("#text", "live check");
+    await viewer.press("#text", "Enter");
+    await admin.locator("#rv-live li", { hasText: "live check" }).waitFor({ timeout: 10000 });
   } finally {
     keyed.child.kill();
   }
