@@ -190,14 +190,24 @@ fn a_second_sigint_exits_at_once() {
 #[test]
 fn access_log_puts_requests_upgrades_and_closes_at_info() {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roomcast"))
-        .args(["--listen", "127.0.0.1:0", "--access-log", "true"])
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    /// Killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_roomcast"))
+            .args(["--listen", "127.0.0.1:0", "--access-log", "true"])
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stderr)
             .lines()
@@ -245,6 +255,4 @@ fn access_log_puts_requests_upgrades_and_closes_at_info() {
     drop(ws); // our FIN: the server's linger ends
     let closed = wait_for("user logged");
     assert!(closed.contains("close 1000"), "{closed}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
