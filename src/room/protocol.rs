@@ -2,7 +2,7 @@
 //! they came in, and server events written straight into a frame buffer (no
 //! `Value` trees; `data` is copied byte for byte, never re-serialized).
 
-use crate::proto::frame::{encode_header, OpCode, MAX_HEADER_LEN};
+use crate::proto::frame::{encode_header, header_len, OpCode, MAX_HEADER_LEN};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -272,14 +272,9 @@ fn check_string(bytes: &[u8], mut i: usize) -> Result<usize, DataError> {
 /// message: its JSON starts with `{"type":"private"` right after the header.
 pub fn is_private_frame(frame: &[u8]) -> bool {
     const PRIVATE: &[u8] = b"{\"type\":\"private\"";
-    let header = match frame.get(1).map(|b| b & 0x7f) {
-        Some(126) => 4,
-        Some(127) => 10,
-        Some(_) => 2,
-        None => return false,
-    };
     frame
-        .get(header..)
+        .get(1)
+        .and_then(|b1| frame.get(header_len(*b1)..))
         .is_some_and(|json| json.starts_with(PRIVATE))
 }
 
@@ -318,6 +313,18 @@ mod tests {
             assert_eq!(v["seq"], 7);
             assert_eq!(v["data"]["k"][1], 2);
         }
+    }
+
+    #[test]
+    fn private_frames_are_recognised_whatever_their_length() {
+        for len in [1, 200, 70_000] {
+            let data = format!("\"{}\"", "x".repeat(len));
+            let private = JsonFrame::new("private").raw("data", &data).finish();
+            let chat = JsonFrame::new("chat").raw("data", &data).finish();
+            assert!(is_private_frame(&private), "{len}");
+            assert!(!is_private_frame(&chat), "{len}");
+        }
+        assert!(!is_private_frame(&[]));
     }
 
     #[test]

@@ -37,6 +37,11 @@ impl Reason {
         Reason::Shed,
     ];
 
+    /// Its place in [`Reason::ALL`] (and in `Stats::disconnects`).
+    fn index(self) -> usize {
+        Reason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -77,21 +82,12 @@ pub struct Stats {
 impl Stats {
     /// Disconnects counted for `reason`.
     pub fn disconnects_of(&self, reason: Reason) -> u64 {
-        Reason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .and_then(|i| self.disconnects.get(i))
-            .copied()
-            .unwrap_or(0)
+        self.disconnects.get(reason.index()).copied().unwrap_or(0)
     }
 
     /// Count a disconnect.
     pub fn disconnect(&mut self, reason: Reason) {
-        if let Some(slot) = Reason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .and_then(|i| self.disconnects.get_mut(i))
-        {
+        if let Some(slot) = self.disconnects.get_mut(reason.index()) {
             *slot += 1;
         }
     }
