@@ -20,10 +20,10 @@ pub use super::message::{Detached, Located, Message, Span};
 
 /// Where the message found by one step lies.
 enum Found {
-    /// Complete in the caller's input, already unmasked.
-    Input(OpCode, usize, usize),
-    /// Reassembled in `self.message` (a data message).
-    Message(OpCode),
+    /// Complete in the caller's input, already unmasked (compressed?).
+    Input(OpCode, usize, usize, bool),
+    /// Reassembled in `self.message` (a data message; compressed?).
+    Message(OpCode, bool),
     /// Collected in `self.control` (a control frame that spanned reads).
     Control(OpCode),
 }
@@ -49,6 +49,11 @@ pub struct Decoder {
     head_len: u8,
     /// The opcode (Text or Binary) of the message in progress, if any.
     message_opcode: Option<OpCode>,
+    /// permessage-deflate was negotiated: RSV1 may mark a compressed message.
+    deflate: bool,
+    /// The message in progress is compressed (its UTF-8 is checked once
+    /// inflated, by the caller).
+    message_compressed: bool,
     /// The frame whose payload is being received, if its header is done.
     streaming: Option<Streaming>,
     /// The payload of the message in progress (only when it spans frames or reads).
@@ -73,6 +78,8 @@ impl Decoder {
             head: [0; MAX_HEADER_LEN],
             head_len: 0,
             message_opcode: None,
+            deflate: false,
+            message_compressed: false,
             streaming: None,
             message: Vec::new(),
             utf8_valid: 0,
@@ -81,6 +88,14 @@ impl Decoder {
             close_received: false,
             failed: None,
         }
+    }
+
+    /// The same decoder for a connection that negotiated permessage-deflate
+    /// (RFC 7692) if `on`: compressed messages are handed out as
+    /// [`Message::Compressed`] for the caller to inflate.
+    pub fn with_deflate(mut self, on: bool) -> Decoder {
+        self.deflate = on;
+        self
     }
 
     /// True when no frame or message is partly received: a read that ends
@@ -104,10 +119,18 @@ impl Decoder {
     ) -> Result<Option<Message<'a>>, ProtocolError> {
         let result = match self.next_found(input, pos)? {
             None => return Ok(None),
-            Some(Found::Input(opcode, start, end)) => {
+            Some(Found::Input(opcode, start, end, true)) => Ok(Message::Compressed(
+                opcode,
+                input.get(start..end).unwrap_or_default(),
+            )),
+            Some(Found::Input(opcode, start, end, false)) => {
                 to_message(opcode, input.get(start..end).unwrap_or_default())
             }
-            Some(Found::Message(opcode)) => {
+            Some(Found::Message(opcode, true)) => {
+                self.release = true;
+                Ok(Message::Compressed(opcode, &self.message))
+            }
+            Some(Found::Message(opcode, false)) => {
                 self.release = true;
                 to_message(opcode, &self.message)
             }
@@ -142,14 +165,23 @@ impl Decoder {
     ) -> Result<Option<Located>, ProtocolError> {
         let result = match self.next_found(input, pos)? {
             None => return Ok(None),
-            Some(Found::Input(opcode, start, end)) if !opcode.is_control() => {
-                return Ok(Some(Located::Input(Span { opcode, start, end })))
+            Some(Found::Input(opcode, start, end, compressed)) if !opcode.is_control() => {
+                return Ok(Some(Located::Input(Span {
+                    opcode,
+                    start,
+                    end,
+                    compressed,
+                })))
             }
-            Some(Found::Input(opcode, start, end)) => {
+            Some(Found::Input(opcode, start, end, _)) => {
                 to_message(opcode, input.get(start..end).unwrap_or_default())
                     .map(|m| Detached::from(m).into_owned())
             }
-            Some(Found::Message(opcode)) => {
+            Some(Found::Message(opcode, true)) => Ok(Detached::Compressed(
+                opcode,
+                std::borrow::Cow::Owned(std::mem::take(&mut self.message)),
+            )),
+            Some(Found::Message(opcode, false)) => {
                 Detached::from_owned(opcode, std::mem::take(&mut self.message))
             }
             Some(Found::Control(opcode)) => {
@@ -233,7 +265,8 @@ impl Decoder {
                     apply_mask(payload, key, 0);
                 }
                 *pos = end;
-                return Ok(Some(Found::Input(header.opcode, start, end)));
+                let compressed = header.rsv & 0b100 != 0;
+                return Ok(Some(Found::Input(header.opcode, start, end, compressed)));
             }
             self.start_streaming(&header);
             if header.payload_len == 0 {
@@ -300,7 +333,7 @@ impl Decoder {
 
     /// RFC 6455 §5.4 and §5.5: header rules, the order of fragments, and our size limit.
     fn check_sequence(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        header.check(self.side)?;
+        header.check_with(self.side, self.deflate)?;
         match header.opcode {
             OpCode::Text | OpCode::Binary => {
                 // §5.4: fragments of one message may not be interleaved with another.
@@ -329,6 +362,7 @@ impl Decoder {
     fn start_streaming(&mut self, header: &FrameHeader) {
         if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
             self.message_opcode = Some(header.opcode);
+            self.message_compressed = header.rsv & 0b100 != 0;
             self.utf8_valid = 0;
         }
         self.streaming = Some(Streaming {
@@ -362,7 +396,7 @@ impl Decoder {
             self.control.extend_from_slice(chunk);
         } else {
             self.message.extend_from_slice(chunk);
-            if self.message_opcode == Some(OpCode::Text) {
+            if self.message_opcode == Some(OpCode::Text) && !self.message_compressed {
                 self.check_utf8_so_far()?;
             }
         }
@@ -382,11 +416,12 @@ impl Decoder {
             return Ok(None);
         }
         let message_opcode = self.message_opcode.take().unwrap_or(OpCode::Binary);
-        if message_opcode == OpCode::Text && self.utf8_valid != self.message.len() {
+        let compressed = std::mem::take(&mut self.message_compressed);
+        if message_opcode == OpCode::Text && !compressed && self.utf8_valid != self.message.len() {
             // The message ends inside a UTF-8 sequence.
             return Err(ProtocolError::InvalidUtf8);
         }
-        Ok(Some(Found::Message(message_opcode)))
+        Ok(Some(Found::Message(message_opcode, compressed)))
     }
 
     /// Fail fast (§8.1): an invalid sequence fails the connection as soon as

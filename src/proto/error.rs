@@ -38,13 +38,17 @@ pub enum ProtocolError {
     MessageTooBig,
     /// A frame arrived after the peer's close frame (§5.5.1).
     DataAfterClose,
+    /// A compressed message that does not inflate (RFC 7692 §7.2.2).
+    BadCompressedData,
 }
 
 impl ProtocolError {
     /// The close code to send when failing the connection for this error.
     pub fn close_code(self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::MessageTooBig => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
@@ -69,6 +73,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::BadCloseCode(c) => write!(f, "close code {c} may not be sent"),
             ProtocolError::MessageTooBig => f.write_str("message too big"),
             ProtocolError::DataAfterClose => f.write_str("frame after close"),
+            ProtocolError::BadCompressedData => f.write_str("compressed data does not inflate"),
         }
     }
 }

@@ -145,9 +145,18 @@ impl FrameHeader {
     /// The rules of RFC 6455 a single header can break, for a frame received
     /// in `side` (the sequence rules live in the decoder).
     pub fn check(&self, side: Side) -> Result<(), ProtocolError> {
+        self.check_with(side, false)
+    }
+
+    /// [`FrameHeader::check`] on a connection where permessage-deflate was
+    /// negotiated if `deflate`: RSV1 then marks the first frame of a
+    /// compressed message (RFC 7692 §6), never a control frame (§6.1) or a
+    /// continuation (§6.1: "set only on the first frame").
+    pub fn check_with(&self, side: Side, deflate: bool) -> Result<(), ProtocolError> {
         // §5.2: "RSV1, RSV2, RSV3: MUST be 0 unless an extension is negotiated
         // that defines meanings for non-zero values."
-        if self.rsv != 0 {
+        let rsv1_ok = deflate && matches!(self.opcode, OpCode::Text | OpCode::Binary);
+        if self.rsv & 0b011 != 0 || (self.rsv & 0b100 != 0 && !rsv1_ok) {
             return Err(ProtocolError::ReservedBits);
         }
         // §5.1: "The server MUST close the connection upon receiving a frame

@@ -119,7 +119,16 @@ pub struct Request<'b> {
     pub content_length: Option<u64>,
     /// `Transfer-Encoding` was present (we do not take chunked bodies).
     pub has_transfer_encoding: bool,
+    /// The first [`MAX_EXTENSION_HEADERS`] `Sec-WebSocket-Extensions`
+    /// values, in order (RFC 6455 §9.1: the header may be repeated); see
+    /// [`Request::extensions`].
+    pub ws_extensions: [&'b [u8]; MAX_EXTENSION_HEADERS],
+    /// How many of them there were (more are ignored).
+    pub ws_extensions_len: u8,
 }
+
+/// `Sec-WebSocket-Extensions` headers looked at (browsers send one).
+pub const MAX_EXTENSION_HEADERS: usize = 4;
 
 impl<'b> Request<'b> {
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
@@ -129,6 +138,14 @@ impl<'b> Request<'b> {
         } else {
             self.connection_keep_alive
         }
+    }
+
+    /// The `Sec-WebSocket-Extensions` values, in order.
+    pub fn extensions(&self) -> impl Iterator<Item = &'b [u8]> + '_ {
+        self.ws_extensions
+            .iter()
+            .take(usize::from(self.ws_extensions_len))
+            .copied()
     }
 
     /// Whether the client asked for a WebSocket upgrade at all.
@@ -226,6 +243,14 @@ impl<'b> Request<'b> {
                 return Err(HandshakeError::BadRequest("conflicting Content-Length"));
             }
             self.content_length = Some(len);
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            if let Some(slot) = self
+                .ws_extensions
+                .get_mut(usize::from(self.ws_extensions_len))
+            {
+                *slot = value;
+                self.ws_extensions_len += 1;
+            }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             self.has_transfer_encoding = true;
         }
@@ -269,6 +294,8 @@ pub fn parse_request(head: &[u8]) -> Result<Request<'_>, HandshakeError> {
         authorization: None,
         content_length: None,
         has_transfer_encoding: false,
+        ws_extensions: [b""; MAX_EXTENSION_HEADERS],
+        ws_extensions_len: 0,
     };
     for h in req.headers.iter() {
         out.add_header(h.name, h.value)?;
@@ -284,10 +311,14 @@ pub fn accept_key(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
 }
 
-/// The `101 Switching Protocols` answer to a valid upgrade.
-pub fn switching_protocols(accept: &str) -> Vec<u8> {
+/// The `101 Switching Protocols` answer to a valid upgrade, with the
+/// extensions agreed (`Sec-WebSocket-Extensions`), if any.
+pub fn switching_protocols(accept: &str, extensions: Option<&str>) -> Vec<u8> {
+    let extensions = extensions
+        .map(|e| format!("Sec-WebSocket-Extensions: {e}\r\n"))
+        .unwrap_or_default();
     format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extensions}\r\n"
     )
     .into_bytes()
 }

@@ -19,6 +19,9 @@ pub enum Message<'a> {
     Pong(&'a [u8]),
     /// A close frame: the status code if one was sent, and the reason.
     Close(Option<CloseCode>, &'a str),
+    /// A compressed data message (permessage-deflate; RSV1 was set on its
+    /// first frame): its opcode and compressed payload, to inflate.
+    Compressed(OpCode, &'a [u8]),
 }
 
 /// A [`Message`] that does not borrow the decoder: what
@@ -35,6 +38,8 @@ pub enum Detached<'a> {
     Pong(Cow<'a, [u8]>),
     /// A close frame: the status code if one was sent, and the reason.
     Close(Option<CloseCode>, Cow<'a, str>),
+    /// A compressed data message: its opcode and compressed payload.
+    Compressed(OpCode, Cow<'a, [u8]>),
 }
 
 /// A whole message (or control frame) in the caller's input, unmasked:
@@ -49,6 +54,9 @@ pub struct Span {
     pub start: usize,
     /// Where it ends.
     pub end: usize,
+    /// RSV1 was set: the payload is compressed (permessage-deflate) and
+    /// must be inflated before it is read (text is then checked).
+    pub compressed: bool,
 }
 
 /// Where [`Decoder::next_located`](super::Decoder::next_located) found a message.
@@ -68,6 +76,7 @@ impl<'a> From<Message<'a>> for Detached<'a> {
             Message::Ping(b) => Detached::Ping(Cow::Borrowed(b)),
             Message::Pong(b) => Detached::Pong(Cow::Borrowed(b)),
             Message::Close(c, r) => Detached::Close(c, Cow::Borrowed(r)),
+            Message::Compressed(op, b) => Detached::Compressed(op, Cow::Borrowed(b)),
         }
     }
 }
@@ -81,6 +90,7 @@ impl Detached<'_> {
             Detached::Ping(b) => Detached::Ping(Cow::Owned(b.into_owned())),
             Detached::Pong(b) => Detached::Pong(Cow::Owned(b.into_owned())),
             Detached::Close(c, r) => Detached::Close(c, Cow::Owned(r.into_owned())),
+            Detached::Compressed(op, b) => Detached::Compressed(op, Cow::Owned(b.into_owned())),
         }
     }
 

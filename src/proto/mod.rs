@@ -8,6 +8,7 @@
 mod clock;
 mod close;
 mod decoder;
+pub mod deflate;
 mod error;
 pub mod frame;
 pub mod fuzzing;

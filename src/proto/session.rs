@@ -14,6 +14,7 @@
 use super::clock::Clock;
 use super::close::CloseCode;
 use super::decoder::Decoder;
+use super::deflate::Inflater;
 use super::error::ProtocolError;
 use super::frame::{close_payload, encode_frame, OpCode, Side};
 use super::message::{to_message, Detached, Located};
@@ -98,6 +99,9 @@ pub enum Event<'a> {
     Text(Cow<'a, str>),
     /// A complete binary message.
     Binary(Cow<'a, [u8]>),
+    /// A compressed data message (permessage-deflate): hand it to
+    /// [`Session::inflate`] for the `Text` or `Binary` it holds.
+    Compressed(super::frame::OpCode, Cow<'a, [u8]>),
     /// A frame to queue (a pong, or a keep-alive ping).
     Transmit(Rc<[u8]>),
     /// The session is over: queue `reply` if there is one, then close the
@@ -130,6 +134,18 @@ impl Session {
             decoder: None,
             clock,
         }
+    }
+
+    /// A session that negotiated permessage-deflate (RFC 7692) if `on`:
+    /// compressed messages come out as [`Event::Compressed`].
+    pub fn with_deflate(mut self, on: bool) -> Session {
+        self.clock.set_deflate(on);
+        self
+    }
+
+    /// Whether permessage-deflate was negotiated.
+    pub fn deflate(&self) -> bool {
+        self.clock.deflate()
     }
 
     /// Where the closing handshake stands.
@@ -179,7 +195,13 @@ impl Session {
             // without a decoder (and without moving big values around).
             let whole = match self.decoder {
                 Some(_) => Ok(None),
-                None => super::whole::next_whole(Side::Server, cfg.max_message_size, input, pos),
+                None => super::whole::next_whole(
+                    Side::Server,
+                    self.deflate(),
+                    cfg.max_message_size,
+                    input,
+                    pos,
+                ),
             };
             let span = match whole {
                 Ok(Some(span)) => span,
@@ -209,6 +231,9 @@ impl Session {
                 continue;
             }
             let payload = input.get(span.start..span.end).unwrap_or_default();
+            if span.compressed {
+                return Some(Event::Compressed(span.opcode, Cow::Borrowed(payload)));
+            }
             return Some(match span.opcode {
                 // §8.1: text must be valid UTF-8, checked once, here.
                 OpCode::Text => match std::str::from_utf8(payload) {
@@ -251,7 +276,8 @@ impl Session {
         if *pos >= input.len() {
             return Ok(None);
         }
-        let mut fresh = Decoder::new(Side::Server, cfg.max_message_size);
+        let mut fresh =
+            Decoder::new(Side::Server, cfg.max_message_size).with_deflate(self.deflate());
         let result = fresh.next_located(input, pos);
         if !fresh.is_idle() && result.is_ok() {
             self.decoder = Some(Box::new(fresh));
@@ -290,6 +316,33 @@ impl Session {
             (State::Open, Detached::Pong(_)) => None,
             (State::Open, Detached::Text(t)) => Some(Event::Text(t)),
             (State::Open, Detached::Binary(b)) => Some(Event::Binary(b)),
+            (State::Open, Detached::Compressed(op, b)) => Some(Event::Compressed(op, b)),
+        }
+    }
+
+    /// The message an [`Event::Compressed`] holds, inflated with the
+    /// server's shared `inflater` (RFC 7692 §7.2.2) into at most
+    /// `max_message_size` bytes: `Text` (checked for UTF-8) or `Binary`, or
+    /// `Closed` with 1009 past the limit (before more is produced), 1007
+    /// for data that does not inflate or text that is not UTF-8.
+    pub fn inflate<'b>(
+        &mut self,
+        cfg: &SessionConfig,
+        inflater: &'b mut Inflater,
+        opcode: super::frame::OpCode,
+        payload: &[u8],
+    ) -> Event<'b> {
+        let mut end = 0;
+        let bytes = match inflater.inflate(payload, cfg.max_message_size) {
+            Ok(bytes) => bytes,
+            Err(err) => return self.fail(err, 0, &mut end),
+        };
+        match opcode {
+            super::frame::OpCode::Text => match std::str::from_utf8(bytes) {
+                Ok(text) => Event::Text(Cow::Borrowed(text)),
+                Err(_) => self.fail(ProtocolError::InvalidUtf8, 0, &mut end),
+            },
+            _ => Event::Binary(Cow::Borrowed(bytes)),
         }
     }
 

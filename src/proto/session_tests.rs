@@ -42,6 +42,7 @@ fn owned(ev: Event<'_>) -> Event<'static> {
         Event::Binary(b) => Event::Binary(Cow::Owned(b.into_owned())),
         Event::Transmit(f) => Event::Transmit(f),
         Event::Closed { reply, cause } => Event::Closed { reply, cause },
+        Event::Compressed(op, b) => Event::Compressed(op, Cow::Owned(b.into_owned())),
     }
 }
 
@@ -277,4 +278,132 @@ fn the_packed_clock_keeps_time_pings_and_state_apart() {
     }
     assert_eq!(s.clock.pings(), 255);
     assert!(s.is_open());
+}
+
+/// A compressed client frame: the payload through our own deflater,
+/// masked, first frame only carrying RSV1 (RFC 7692 §6).
+fn client_compressed(op: OpCode, text: &[u8]) -> Vec<u8> {
+    let mut d = crate::proto::deflate::Deflater::default();
+    let frame = d.frame(op, text, 15).expect("compressible");
+    let (header, n) = crate::proto::frame::parse_header(&frame).unwrap().unwrap();
+    let mut out = encode_frame(true, op, Some([9, 8, 7, 6]), &frame[n..]);
+    out[0] |= 0x40;
+    assert_eq!(header.rsv, 0b100);
+    out
+}
+
+fn inflate_all(s: &mut Session, events: Vec<Event<'static>>, max: usize) -> Vec<Event<'static>> {
+    let cfg = SessionConfig::new(max, 20 * S, 60 * S, 10 * S);
+    let mut inflater = crate::proto::deflate::Inflater::default();
+    events
+        .into_iter()
+        .map(|ev| match ev {
+            Event::Compressed(op, b) => owned(s.inflate(&cfg, &mut inflater, op, &b)),
+            other => other,
+        })
+        .collect()
+}
+
+#[test]
+fn compressed_messages_inflate_whole_split_and_fragmented() {
+    let text = "弹幕 danmaku 🎉 ".repeat(40);
+    let frame = client_compressed(OpCode::Text, text.as_bytes());
+    let want = vec![Event::Text(Cow::Owned(text.clone()))];
+    // Whole in one read (the stateless path).
+    let mut s = Session::new(0).with_deflate(true);
+    let evs = feed(&mut s, 0, &frame);
+    assert!(matches!(
+        evs.as_slice(),
+        [Event::Compressed(OpCode::Text, _)]
+    ));
+    assert_eq!(inflate_all(&mut s, evs, 1 << 16), want);
+    // Split across reads (the decoder).
+    let mut s = Session::new(0).with_deflate(true);
+    let (a, b) = frame.split_at(frame.len() / 2);
+    let mut evs = feed(&mut s, 0, a);
+    evs.extend(feed(&mut s, 0, b));
+    assert_eq!(inflate_all(&mut s, evs, 1 << 16), want);
+    // Fragmented: RSV1 on the first frame only.
+    let body = {
+        let (_, n) = crate::proto::frame::parse_header(&frame).unwrap().unwrap();
+        let mut body = frame[n..].to_vec();
+        crate::proto::mask::apply_mask(&mut body, [9, 8, 7, 6], 0);
+        body
+    };
+    let (x, y) = body.split_at(body.len() / 3);
+    let mut first = encode_frame(false, OpCode::Text, Some([1, 1, 1, 1]), x);
+    first[0] |= 0x40;
+    let second = encode_frame(true, OpCode::Continuation, Some([2, 2, 2, 2]), y);
+    let mut s = Session::new(0).with_deflate(true);
+    let evs = feed(&mut s, 0, &[first.clone(), second.clone()].concat());
+    assert_eq!(inflate_all(&mut s, evs, 1 << 16), want);
+    // RSV1 on a continuation is a protocol error (§6.1).
+    let mut bad = second.clone();
+    bad[0] |= 0x40;
+    let mut s = Session::new(0).with_deflate(true);
+    let evs = feed(&mut s, 0, &[first, bad].concat());
+    assert!(matches!(
+        evs.last(),
+        Some(Event::Closed {
+            cause: CloseCause::Protocol(ProtocolError::ReservedBits),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn rsv1_without_deflate_or_on_control_frames_fails() {
+    let frame = client_compressed(OpCode::Text, "x".repeat(200).as_bytes());
+    let mut s = Session::new(0);
+    assert!(matches!(
+        feed(&mut s, 0, &frame).as_slice(),
+        [Event::Closed {
+            cause: CloseCause::Protocol(ProtocolError::ReservedBits),
+            ..
+        }]
+    ));
+    let mut ping = client(OpCode::Ping, b"p");
+    ping[0] |= 0x40;
+    let mut s = Session::new(0).with_deflate(true);
+    assert!(matches!(
+        feed(&mut s, 0, &ping).as_slice(),
+        [Event::Closed {
+            cause: CloseCause::Protocol(ProtocolError::ReservedBits),
+            ..
+        }]
+    ));
+    // The flag survives every state change of the packed clock.
+    let mut s = Session::new(5).with_deflate(true);
+    s.close(&cfg(), 10, CloseCode::NORMAL, "");
+    assert!(s.deflate());
+}
+
+#[test]
+fn a_message_that_inflates_past_the_limit_closes_1009_and_bad_text_1007() {
+    let big = "a".repeat(5000);
+    let frame = client_compressed(OpCode::Text, big.as_bytes());
+    let mut s = Session::new(0).with_deflate(true);
+    let evs = feed(&mut s, 0, &frame);
+    match inflate_all(&mut s, evs, 4096).as_slice() {
+        [Event::Closed {
+            reply: Some(reply),
+            cause: CloseCause::Protocol(ProtocolError::MessageTooBig),
+        }] => {
+            assert_eq!(&reply[2..4], &1009u16.to_be_bytes());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.state(), State::Closed);
+    let mut bytes = vec![0xffu8; 300];
+    bytes.extend_from_slice(&[b'a'; 300]);
+    let frame = client_compressed(OpCode::Text, &bytes);
+    let mut s = Session::new(0).with_deflate(true);
+    let evs = feed(&mut s, 0, &frame);
+    assert!(matches!(
+        inflate_all(&mut s, evs, 4096).as_slice(),
+        [Event::Closed {
+            cause: CloseCause::Protocol(ProtocolError::InvalidUtf8),
+            ..
+        }]
+    ));
 }

@@ -12,10 +12,13 @@ use super::message::Span;
 /// data frame or a control frame), unmask it where it lies and say
 /// where, without a `Decoder` (a small return value: this is the path
 /// of nearly every message).
+/// `deflate`: permessage-deflate was negotiated (RSV1 may mark a
+/// compressed message; [`Span::compressed`] says so).
 /// `Ok(None)`: not that case, and nothing was consumed; feed a `Decoder`.
 #[inline]
 pub fn next_whole(
     side: Side,
+    deflate: bool,
     max_message_size: usize,
     input: &mut [u8],
     pos: &mut usize,
@@ -23,7 +26,7 @@ pub fn next_whole(
     let Some((header, n)) = parse_header(input.get(*pos..).unwrap_or_default())? else {
         return Ok(None);
     };
-    header.check(side)?;
+    header.check_with(side, deflate)?;
     let opcode = header.opcode;
     // A continuation here has no message to continue, and a non-final
     // fragment starts one: the decoder reports or keeps them.
@@ -47,5 +50,10 @@ pub fn next_whole(
         apply_mask(payload, key, 0);
     }
     *pos = end;
-    Ok(Some(Span { opcode, start, end }))
+    Ok(Some(Span {
+        opcode,
+        start,
+        end,
+        compressed: header.rsv & 0b100 != 0,
+    }))
 }
