@@ -121,6 +121,15 @@ pub struct Cli {
     /// Log each connection's requests, upgrade and close at info: true or false (default false).
     #[arg(long)]
     access_log: Option<bool>,
+    /// Accept permessage-deflate when offered: true or false (default false).
+    #[arg(long)]
+    compression: Option<bool>,
+    /// Milliseconds room chat for ?batch=1 clients is collected per room (default 0: every turn).
+    #[arg(long)]
+    batch_window_ms: Option<u64>,
+    /// Milliseconds between flushes of queued frames (default 0: every turn).
+    #[arg(long)]
+    write_delay_ms: Option<u64>,
 }
 
 impl Cli {
@@ -170,7 +179,10 @@ impl Cli {
             max_bans,
             max_replay,
             max_connections_per_ip,
-            access_log
+            access_log,
+            compression,
+            batch_window_ms,
+            write_delay_ms
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;

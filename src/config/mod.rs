@@ -130,6 +130,15 @@ pub struct Config {
     /// Log each connection's requests, upgrade and close at info (they
     /// are at debug otherwise).
     pub access_log: bool,
+    /// Accept permessage-deflate (RFC 7692) when a client offers it; room
+    /// messages are compressed once for all members (SPEC §8).
+    pub compression: bool,
+    /// Milliseconds room chat for `?batch=1` connections is collected per
+    /// room before it is sent as one JSON array frame (0: every turn).
+    pub batch_window_ms: u64,
+    /// Milliseconds between flushes of queued frames (0: every turn):
+    /// fewer, larger writes for some latency.
+    pub write_delay_ms: u64,
 }
 
 impl Default for Config {
@@ -170,6 +179,9 @@ impl Default for Config {
             max_replay: 1000,
             max_connections_per_ip: 0,
             access_log: false,
+            compression: false,
+            batch_window_ms: 0,
+            write_delay_ms: 0,
         }
     }
 }
@@ -233,6 +245,8 @@ impl Config {
             (self.offline_queue > 1_000_000, "offline_queue", "at most 1000000"),
             // serde_json refuses more than 128 levels in any message.
             (!(1..=100).contains(&self.max_json_depth), "max_json_depth", "expected 1 to 100"),
+            (self.batch_window_ms > 10_000, "batch_window_ms", "at most 10000"),
+            (self.write_delay_ms > 10_000, "write_delay_ms", "at most 10000"),
         ];
         match checks.iter().find(|(broken, _, _)| *broken) {
             Some((_, key, why)) => Err(format!("bad value for {key}: {why}")),

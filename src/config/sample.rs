@@ -35,6 +35,9 @@ const KEYS: &[(&str, &str)] = &[
     ("max_replay", "Messages replayed after `since` at most; a longer replay is cut with\nrecovered: false."),
     ("max_connections_per_ip", "Connections per peer address (0: no limit; behind a proxy or carrier\nNAT many users share one)."),
     ("access_log", "Log each connection's requests, upgrade and close at info (else debug)."),
+    ("compression", "Accept permessage-deflate (RFC 7692) when a client offers it. A room\nmessage is compressed once for every member; no context is kept."),
+    ("batch_window_ms", "Room chat for clients that connect with ?batch=1 is collected for this\nmany ms per room and sent as one JSON array frame (0: every turn)."),
+    ("write_delay_ms", "Queued frames are written at most once per this many ms (0: every\nturn): fewer, larger writes for clients that do not batch."),
     ("rate_limit", "Requests per connection: 20/s with bursts of 40 is far above a person\ntyping and far below a script. per_sec = 0 turns it off."),
 ];
 

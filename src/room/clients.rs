@@ -33,6 +33,8 @@ pub struct Client {
     pub rooms: SmallVec<[Membership; 1]>,
     /// What it may do.
     pub role: Role,
+    /// It takes room chat in batches (`?batch=1` with `batch_window_ms` > 0).
+    pub batch: bool,
     /// The token's `rooms` claim. A thin pointer (8 bytes, not a 16-byte
     /// slice or 24-byte Vec) because most clients have none.
     #[allow(clippy::box_collection)]

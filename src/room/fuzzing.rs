@@ -65,6 +65,7 @@ pub fn small_config(policy: RoomPolicy) -> HubConfig {
         max_offline_bytes: usize::MAX,
         max_bans: 100,
         max_replay: 1000,
+        batch_window_ms: 50,
     }
 }
 
@@ -115,6 +116,7 @@ impl Program {
             ),
             6 => {
                 self.now.mono_ms += u64::from(arg) * 20;
+                self.hub.flush_batches(self.now, &mut self.net);
                 self.hub.tick(self.now, &mut self.net);
             }
             7 => {
@@ -142,6 +144,7 @@ impl Program {
         let params = ConnectParams {
             user: Some(user),
             room,
+            batch: arg & 0x40 != 0,
             ..ConnectParams::default()
         };
         if self

@@ -57,6 +57,12 @@ pub trait Net {
     /// Queue `frame` for `key`; never dropped (the server closes a
     /// connection whose queue passes `max_backpressure` with 4003).
     fn send(&mut self, key: ConnKey, frame: &Rc<[u8]>);
+    /// Queue a batch frame holding `messages` room chats for `key` (as
+    /// [`Net::send`]; the count is for the server's statistics).
+    fn send_batch(&mut self, key: ConnKey, frame: &Rc<[u8]>, messages: usize) {
+        let _ = messages;
+        self.send(key, frame);
+    }
     /// Queue a reply the server makes itself (a replay after `since`,
     /// `history`, `presence`, offline delivery): written as the socket
     /// drains, in order, and never a reason for 4003 (SPEC §5).

@@ -140,20 +140,30 @@ impl JsonFrame {
     /// Close the object and frame it. Returns the frame and where its JSON starts.
     pub fn finish_with_offset(mut self) -> (Rc<[u8]>, usize) {
         self.buf.push(b'}');
-        let len = (self.buf.len() - MAX_HEADER_LEN) as u64;
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let n = encode_header(&mut head, true, OpCode::Text, None, len);
-        let start = MAX_HEADER_LEN - n;
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..MAX_HEADER_LEN), head.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        (Rc::from(self.buf.get(start..).unwrap_or_default()), n)
+        text_frame(&mut self.buf)
     }
 
     /// Close the object and frame it.
     pub fn finish(self) -> Rc<[u8]> {
         self.finish_with_offset().0
     }
+}
+
+/// Room for the longest server frame header, at the start of a buffer
+/// handed to [`text_frame`].
+pub const FRAME_HEADROOM: usize = MAX_HEADER_LEN;
+
+/// `buf[FRAME_HEADROOM..]` framed as one text message (the header written
+/// into the headroom); the frame and where its payload starts.
+pub fn text_frame(buf: &mut [u8]) -> (Rc<[u8]>, usize) {
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let len = buf.len().saturating_sub(MAX_HEADER_LEN) as u64;
+    let n = encode_header(&mut head, true, OpCode::Text, None, len);
+    let start = MAX_HEADER_LEN - n;
+    if let (Some(dst), Some(src)) = (buf.get_mut(start..MAX_HEADER_LEN), head.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    (Rc::from(buf.get(start..).unwrap_or_default()), n)
 }
 
 /// `s` as a JSON string literal appended to `out`.

@@ -17,6 +17,10 @@ pub struct Room {
     /// The name as a JSON string literal (written into every event).
     name_json: Box<str>,
     members: Vec<ConnKey>,
+    /// Per member (same index): it takes room chat in batches (`?batch=1`).
+    batching: Vec<bool>,
+    /// Members with `batching` set.
+    batch_members: usize,
     /// Distinct users among the members, with their connection counts.
     users: HashMap<UserId, u32>,
     /// When the room last became empty (it is dropped `room_ttl` later);
@@ -42,6 +46,17 @@ impl Room {
     /// Member connections.
     pub fn members(&self) -> &[ConnKey] {
         &self.members
+    }
+
+    /// Per member (same index as [`Room::members`]): whether it takes
+    /// room chat in batches.
+    pub fn batching(&self) -> &[bool] {
+        &self.batching
+    }
+
+    /// Members that take room chat in batches.
+    pub fn batch_members(&self) -> usize {
+        self.batch_members
     }
 
     /// Distinct users online here.
@@ -109,6 +124,8 @@ impl Rooms {
             name: name.clone(),
             name_json: super::protocol::quote(&name),
             members: Vec::new(),
+            batching: Vec::new(),
+            batch_members: 0,
             users: HashMap::new(),
             empty_since: Some(now_ms),
             online_announced: 0,
@@ -119,11 +136,19 @@ impl Rooms {
         id
     }
 
-    /// Add `key` (of `user`) to `id`; its index, and whether this is the
-    /// user's first connection here.
-    pub fn add(&mut self, id: RoomId, key: ConnKey, user: UserId) -> Option<(u32, bool)> {
+    /// Add `key` (of `user`, taking chat in batches if `batch`) to `id`;
+    /// its index, and whether this is the user's first connection here.
+    pub fn add(
+        &mut self,
+        id: RoomId,
+        key: ConnKey,
+        user: UserId,
+        batch: bool,
+    ) -> Option<(u32, bool)> {
         let room = self.slab.get_mut(id.0)?;
         room.members.push(key);
+        room.batching.push(batch);
+        room.batch_members += usize::from(batch);
         if let Some(since) = room.empty_since.take() {
             self.empty.remove(&(since, id));
         }
@@ -140,6 +165,9 @@ impl Rooms {
             return None;
         }
         room.members.swap_remove(index);
+        if room.batching.swap_remove(index) {
+            room.batch_members -= 1;
+        }
         let moved = room.members.get(index).copied();
         let last_of_user = match room.users.get_mut(&user) {
             Some(n) if *n > 1 => {
@@ -228,6 +256,10 @@ impl Rooms {
             if self.index.get(&room.name) != Some(&RoomId(i)) {
                 return Err(format!("room {} not indexed", room.name));
             }
+            let batching = room.batching.iter().filter(|b| **b).count();
+            if room.batching.len() != room.members.len() || batching != room.batch_members {
+                return Err(format!("room {} batch flags are wrong", room.name));
+            }
             if room.members.is_empty() != room.empty_since.is_some() {
                 return Err(format!("room {} empty_since is wrong", room.name));
             }
@@ -258,13 +290,16 @@ mod tests {
         let mut rooms = Rooms::default();
         let r = rooms.entry("r", 0);
         let (ann, bo) = (UserId(1), UserId(2));
-        assert_eq!(rooms.add(r, ConnKey(10), ann), Some((0, true)));
-        assert_eq!(rooms.add(r, ConnKey(11), ann), Some((1, false)));
-        assert_eq!(rooms.add(r, ConnKey(12), bo), Some((2, true)));
+        assert_eq!(rooms.add(r, ConnKey(10), ann, false), Some((0, true)));
+        assert_eq!(rooms.add(r, ConnKey(11), ann, true), Some((1, false)));
+        assert_eq!(rooms.add(r, ConnKey(12), bo, false), Some((2, true)));
         assert_eq!(rooms.get(r).unwrap().online(), 2);
         let left = rooms.remove(r, 0, ann, 5).unwrap();
         assert_eq!((left.moved, left.last_of_user), (Some(ConnKey(12)), false));
         assert_eq!(rooms.get(r).unwrap().members(), &[ConnKey(12), ConnKey(11)]);
+        assert_eq!(rooms.get(r).unwrap().batching(), &[false, true]);
+        assert_eq!(rooms.get(r).unwrap().batch_members(), 1);
+        rooms.check().unwrap();
         assert!(rooms.remove(r, 1, ann, 5).unwrap().last_of_user);
         assert_eq!(rooms.get(r).unwrap().online(), 1);
     }
@@ -278,7 +313,7 @@ mod tests {
         let ids: Vec<RoomId> = ["a", "b", "c"].iter().map(|n| rooms.entry(n, 0)).collect();
         for round in 0..1_000u64 {
             let id = ids[(round % 3) as usize];
-            let (index, _) = rooms.add(id, ConnKey(1), UserId(1)).unwrap();
+            let (index, _) = rooms.add(id, ConnKey(1), UserId(1), false).unwrap();
             rooms.remove(id, index, UserId(1), round).unwrap();
             assert!(rooms.listed_empty() <= 3, "round {round}");
             rooms.check().unwrap();
@@ -291,7 +326,7 @@ mod tests {
     fn a_room_rejoined_before_its_ttl_is_kept() {
         let mut rooms = Rooms::default();
         let r = rooms.entry("r", 0);
-        rooms.add(r, ConnKey(1), UserId(1));
+        rooms.add(r, ConnKey(1), UserId(1), false);
         assert!(rooms.expire_empty(10_000, 10).is_empty());
         assert_eq!((rooms.len(), rooms.listed_empty()), (1, 0));
         rooms.remove(r, 0, UserId(1), 20_000);

@@ -93,6 +93,9 @@ pub struct Conn {
     pub drain_watch: bool,
     /// Why it is ending, once that is decided (for the disconnect metrics).
     pub reason: Option<Reason>,
+    /// permessage-deflate: the window size the client allows us (8-15), or
+    /// 0 when it was not negotiated.
+    pub deflate_bits: u8,
 }
 
 impl Conn {
@@ -115,6 +118,7 @@ impl Conn {
             doomed: false,
             reason: None,
             drain_watch: false,
+            deflate_bits: 0,
         }
     }
 

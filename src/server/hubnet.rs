@@ -30,6 +30,7 @@ pub(super) struct ServerNet<'a> {
     pub stats: &'a mut Stats,
     pub closes: &'a mut Vec<(usize, CloseRequest)>,
     pub replies: &'a mut HashMap<usize, Replies>,
+    pub compressor: &'a mut super::compress::Compressor,
     pub max_backpressure: usize,
     pub drop_threshold: usize,
 }
@@ -40,7 +41,8 @@ impl Net for ServerNet<'_> {
         let Some(conn) = self.conns.get_mut(key.0).filter(|c| c.is_open()) else {
             return;
         };
-        if let Some(unsent) = queue_on(conn, self.dirty, key.0, frame.clone()) {
+        let frame = self.compressor.for_conn(conn.deflate_bits, frame);
+        if let Some(unsent) = queue_on(conn, self.dirty, key.0, frame) {
             self.stats.messages_delivered += 1;
             let allowance = self.replies.get(&key.0).map_or(0, |r| r.allowance());
             if unsent > self.max_backpressure + allowance {
@@ -49,19 +51,29 @@ impl Net for ServerNet<'_> {
         }
     }
 
+    fn send_batch(&mut self, key: ConnKey, frame: &Rc<[u8]>, messages: usize) {
+        let open = self.conns.get(key.0).is_some_and(|c| c.is_open());
+        self.send(key, frame);
+        if open {
+            // `send` counted the frame as one message.
+            self.stats.messages_delivered += messages.saturating_sub(1) as u64;
+        }
+    }
+
     fn send_reply(&mut self, key: ConnKey, frame: &Rc<[u8]>) {
         let Some(conn) = self.conns.get_mut(key.0).filter(|c| c.is_open()) else {
             return;
         };
         self.stats.messages_delivered += 1;
+        let frame = self.compressor.for_conn(conn.deflate_bits, frame);
         if conn.reply_state != ReplyState::Pacing
             && conn.outbox.unsent() + frame.len() <= self.drop_threshold
         {
-            queue_on(conn, self.dirty, key.0, frame.clone());
+            queue_on(conn, self.dirty, key.0, frame);
             return;
         }
         let replies = self.replies.entry(key.0).or_default();
-        replies.push(frame.clone());
+        replies.push(frame);
         if replies.pump(conn, key.0, self.drop_threshold, self.dirty) {
             self.replies.remove(&key.0);
         }
@@ -111,6 +123,7 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         max_offline_bytes: cfg.max_offline_bytes,
         max_bans: cfg.max_bans,
         max_replay: cfg.max_replay,
+        batch_window_ms: cfg.batch_window_ms,
     }
 }
 
@@ -133,6 +146,7 @@ impl Server {
             max_backpressure: self.cfg.max_backpressure,
             drop_threshold: self.cfg.drop_threshold,
             replies: &mut self.replies,
+            compressor: &mut self.compressor,
         };
         let result = f(&mut self.hub, &mut net, now);
         for (key, request) in closes.drain(..) {
@@ -191,6 +205,7 @@ impl Server {
             epoch: epoch.as_deref(),
             role: claims.as_ref().map_or(Role::User, |c| c.role),
             allowed_rooms: claims.as_ref().and_then(|c| c.rooms.as_deref()),
+            batch: q("batch").is_some_and(|b| b == "1" || b == "true"),
         };
         self.with_hub(|hub, net, now| hub.open(ConnKey(key), conn_id, params, now, net));
         if let Some(user) = self.hub.user_name(ConnKey(key)) {

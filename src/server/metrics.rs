@@ -171,6 +171,31 @@ impl Server {
         }
         .write(&mut out);
         self.budget_families(&mut out);
+        let c = &self.compressor;
+        Family::single(
+            "roomcast_compressed_messages_total",
+            "counter",
+            "Messages compressed with permessage-deflate (once each, for every member that gets it).",
+            c.compressed as f64,
+        )
+        .write(&mut out);
+        Family {
+            name: "roomcast_compression_bytes_total",
+            kind: "counter",
+            help: "Payload bytes of compressed messages before (in) and after (out) deflate.",
+            samples: vec![
+                ("{stage=\"in\"}".into(), c.bytes_in as f64),
+                ("{stage=\"out\"}".into(), c.bytes_out as f64),
+            ],
+        }
+        .write(&mut out);
+        Family::single(
+            "roomcast_batches_total",
+            "counter",
+            "Batch frames (JSON arrays of room chat, ?batch=1) built, each shared by a room's batching members.",
+            self.hub.batches_sent() as f64,
+        )
+        .write(&mut out);
         let (rss, cpu) = (sys::rss_bytes() as f64, sys::cpu_seconds());
         Family::single(PROCESS_RSS.0, PROCESS_RSS.1, PROCESS_RSS.2, rss).write(&mut out);
         Family::single(PROCESS_CPU.0, PROCESS_CPU.1, PROCESS_CPU.2, cpu).write(&mut out);

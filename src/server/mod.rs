@@ -13,6 +13,7 @@
 
 mod accept;
 mod api;
+mod compress;
 mod conn;
 mod connlog;
 mod history;
@@ -136,10 +137,18 @@ pub struct Server {
     next_stats_ms: u64,
     /// What every WebSocket session shares (limits, timeouts, the ping frame).
     session_cfg: SessionConfig,
+    /// Outgoing permessage-deflate, once per frame (SPEC §8).
+    compressor: compress::Compressor,
+    /// The one inflater every compressing client shares (made on first use).
+    inflater: Option<Box<crate::proto::deflate::Inflater>>,
+    /// The message being handled arrived compressed.
+    inflated: bool,
     hub: Hub,
     closes: Vec<(usize, hubnet::CloseRequest)>,
     drained: Vec<usize>,
     next_hub_tick_ms: u64,
+    /// With `write_delay_ms`: when dirty connections are flushed next.
+    next_flush_ms: u64,
     /// The counters.
     stats: Stats,
 }
@@ -208,8 +217,12 @@ impl Server {
             session_cfg,
             hub,
             closes: Vec::new(),
+            compressor: compress::Compressor::default(),
+            inflater: None,
+            inflated: false,
             drained: Vec::new(),
             next_hub_tick_ms: HUB_TICK_MS,
+            next_flush_ms: 0,
             stats: Stats::default(),
         })
     }
@@ -285,12 +298,19 @@ impl Server {
                 self.read_conn(key);
             }
             self.expire_timers();
+            if self.hub.next_batch_due().is_some_and(|t| t <= self.now_ms) {
+                self.with_hub(|hub, net, now| hub.flush_batches(now, net));
+            }
             if self.now_ms >= self.next_hub_tick_ms {
                 self.next_hub_tick_ms = self.now_ms + HUB_TICK_MS;
                 self.hub_tick();
                 self.sample();
             }
-            self.flush_dirty();
+            if self.now_ms >= self.next_flush_ms || self.draining_until.is_some() {
+                self.flush_dirty();
+                // SPEC §8 write_delay_ms: one flush per delay, whatever arrives.
+                self.next_flush_ms = self.now_ms + self.cfg.write_delay_ms;
+            }
             if !self.drained.is_empty() {
                 let drained = std::mem::take(&mut self.drained);
                 self.report_drained(&drained);
@@ -328,9 +348,10 @@ impl Server {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
+        let flush_due = !self.dirty.is_empty() && self.now_ms >= self.next_flush_ms;
         if !self.pending_reads.is_empty()
             || !self.http_resume.is_empty()
-            || !self.dirty.is_empty()
+            || flush_due
             || (self.accept_pending && self.accept_paused_until.is_none())
         {
             return Some(Duration::ZERO);
@@ -339,6 +360,12 @@ impl Server {
             .next_stats_ms
             .min(self.next_hub_tick_ms)
             .saturating_sub(self.now_ms);
+        if !self.dirty.is_empty() {
+            ms = ms.min(self.next_flush_ms.saturating_sub(self.now_ms));
+        }
+        if let Some(t) = self.hub.next_batch_due() {
+            ms = ms.min(t.saturating_sub(self.now_ms));
+        }
         if let Some(t) = self.wheel.next_timeout_ms(self.now_ms) {
             ms = ms.min(t);
         }

@@ -88,6 +88,13 @@ impl Server {
     /// Queue a frame for `key` (not droppable). A queue past
     /// `max_backpressure` closes the connection with 4003.
     pub(super) fn send(&mut self, key: usize, frame: Rc<[u8]>) {
+        let bits = self.conns.get(key).map_or(0, |c| c.deflate_bits);
+        let frame = self.compressor.for_conn(bits, &frame);
+        self.queue_as_is(key, frame);
+    }
+
+    /// [`Server::send`] without compression: `frame` is already what goes out.
+    pub(super) fn queue_as_is(&mut self, key: usize, frame: Rc<[u8]>) {
         let queued = self
             .conns
             .get_mut(key)

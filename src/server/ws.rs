@@ -28,7 +28,22 @@ impl Server {
             else {
                 return;
             };
-            if !self.on_session_event(key, event) {
+            let go_on = match event {
+                Event::Compressed(opcode, payload) => {
+                    // The shared inflater is lent out while its output is read.
+                    let mut inflater = self.inflater.take().unwrap_or_default();
+                    let event =
+                        conn.session
+                            .inflate(&self.session_cfg, &mut inflater, opcode, &payload);
+                    self.inflated = true;
+                    let go_on = self.on_session_event(key, event);
+                    self.inflated = false;
+                    self.inflater = Some(inflater);
+                    go_on
+                }
+                event => self.on_session_event(key, event),
+            };
+            if !go_on {
                 return;
             }
         }
@@ -49,6 +64,8 @@ impl Server {
                 self.send(key, frame);
                 true
             }
+            // Inflated by `on_ws_bytes` before it gets here.
+            Event::Compressed(..) => true,
             Event::Closed { reply, cause } => {
                 let reason = match cause {
                     CloseCause::Handshake => Reason::Normal,
@@ -75,7 +92,16 @@ impl Server {
         match self.conns.get(key).and_then(|c| c.endpoint) {
             Some(Endpoint::Echo) => {
                 self.stats.messages_delivered += 1;
-                self.send(key, Rc::from(encode_frame(true, opcode, None, payload)));
+                // A message that came compressed goes back compressed, one
+                // that came plain goes back plain: /echo mirrors the peer.
+                let bits = self.conns.get(key).map_or(0, |c| c.deflate_bits);
+                let frame = match self.inflated {
+                    true => self.compressor.always(bits, opcode, payload),
+                    false => None,
+                };
+                let frame =
+                    frame.unwrap_or_else(|| Rc::from(encode_frame(true, opcode, None, payload)));
+                self.queue_as_is(key, frame);
             }
             Some(Endpoint::Room) => match std::str::from_utf8(payload) {
                 Ok(text) if opcode == OpCode::Text => {

@@ -254,7 +254,7 @@ impl Hub {
             data: post.data,
         };
         self.engine.publish(publication, now);
-        self.deliver_completions(net)
+        self.deliver_completions(now, net)
     }
 
     fn cmd_private(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
@@ -344,8 +344,10 @@ impl Hub {
         true
     }
 
-    /// Members of `rid` get `retracted` for `seq`.
-    fn announce_retract(&self, rid: RoomId, seq: u64, net: &mut impl Net) {
+    /// Members of `rid` get `retracted` for `seq` (after the room's batch,
+    /// which may hold that message).
+    fn announce_retract(&mut self, rid: RoomId, seq: u64, net: &mut impl Net) {
+        self.flush_batch(rid, net);
         let Some(room) = self.rooms.get(rid) else {
             return;
         };

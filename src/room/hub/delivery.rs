@@ -3,7 +3,7 @@
 //! periodic work.
 
 use super::Hub;
-use crate::room::engine::Completion;
+use crate::room::engine::{Completion, Stored};
 use crate::room::protocol::JsonFrame;
 use crate::room::{ConnKey, Net, Now, RoomId};
 use std::rc::Rc;
@@ -12,7 +12,11 @@ impl Hub {
     /// Deliver what the engine completed: each published chat to the local
     /// members of its room, in the order the engine numbered them.
     /// Returns the deliveries and seq of the last one.
-    pub(super) fn deliver_completions(&mut self, net: &mut impl Net) -> Option<(usize, u64)> {
+    pub(super) fn deliver_completions(
+        &mut self,
+        now: Now,
+        net: &mut impl Net,
+    ) -> Option<(usize, u64)> {
         let mut last = None;
         while let Some(completion) = self.engine.poll_completion() {
             match completion {
@@ -23,7 +27,7 @@ impl Hub {
                 } => {
                     let delivered = self.rooms.find(&room).map_or(0, |rid| {
                         if droppable {
-                            self.fan_out(rid, message.seq, &message.frame, net)
+                            self.fan_out(rid, &message, now, net)
                         } else {
                             self.send_to_members(rid, &message.frame, net)
                         }
@@ -37,37 +41,72 @@ impl Hub {
 
     /// Room chat to every member of `rid`, skipping (and counting) members
     /// whose queue is past `drop_threshold` (SPEC §5: droppable, reported
-    /// by a `dropped` event once the queue drains).
-    fn fan_out(&mut self, rid: RoomId, seq: u64, frame: &Rc<[u8]>, net: &mut impl Net) -> usize {
+    /// by a `dropped` event once the queue drains). Batching members get
+    /// it in the room's next batch (counted as delivered here).
+    fn fan_out(&mut self, rid: RoomId, message: &Stored, now: Now, net: &mut impl Net) -> usize {
         let Some(room) = self.rooms.get(rid) else {
             return 0;
         };
+        let (seq, frame) = (message.seq, &message.frame);
         let mut delivered = 0;
-        for &member in room.members() {
-            if !net.is_behind(member) {
-                net.send(member, frame);
-                delivered += 1;
-                continue;
+        let mut behind = Vec::new();
+        if room.batch_members() == 0 {
+            for &member in room.members() {
+                if net.is_behind(member) {
+                    behind.push(member);
+                } else {
+                    net.send(member, frame);
+                    delivered += 1;
+                }
             }
-            self.refused.chat_dropped += 1;
-            let Some(m) = self
-                .clients
-                .get_mut(member)
-                .and_then(|c| c.membership_mut(rid))
-            else {
-                continue;
-            };
-            if m.dropped == 0 {
-                m.drop_from = seq;
-                net.watch_drain(member);
+        } else {
+            for (&member, &batch) in room.members().iter().zip(room.batching()) {
+                if batch {
+                    delivered += 1;
+                } else if net.is_behind(member) {
+                    behind.push(member);
+                } else {
+                    net.send(member, frame);
+                    delivered += 1;
+                }
             }
-            m.dropped += 1;
+            let json = message.json().as_bytes();
+            self.batch_chat(rid, seq, json, now, net);
+        }
+        for member in behind {
+            self.note_dropped(member, rid, seq, 1, net);
         }
         delivered
     }
 
-    /// A message no member may miss (an application event): to every member.
-    fn send_to_members(&self, rid: RoomId, frame: &Rc<[u8]>, net: &mut impl Net) -> usize {
+    /// `count` room chats from `seq` on were skipped for `member` of `rid`.
+    pub(super) fn note_dropped(
+        &mut self,
+        member: ConnKey,
+        rid: RoomId,
+        seq: u64,
+        count: u32,
+        net: &mut impl Net,
+    ) {
+        self.refused.chat_dropped += u64::from(count);
+        let Some(m) = self
+            .clients
+            .get_mut(member)
+            .and_then(|c| c.membership_mut(rid))
+        else {
+            return;
+        };
+        if m.dropped == 0 {
+            m.drop_from = seq;
+            net.watch_drain(member);
+        }
+        m.dropped += count;
+    }
+
+    /// A message no member may miss (an application event): to every
+    /// member, after the room's batch.
+    fn send_to_members(&mut self, rid: RoomId, frame: &Rc<[u8]>, net: &mut impl Net) -> usize {
+        self.flush_batch(rid, net);
         let Some(room) = self.rooms.get(rid) else {
             return 0;
         };

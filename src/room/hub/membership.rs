@@ -39,10 +39,15 @@ impl Hub {
             return;
         }
         let rid = self.rooms.entry(join.room, now.mono_ms);
-        let Some(uid) = self.clients.get(key).map(|c| c.user) else {
+        let Some((uid, batch)) = self.clients.get(key).map(|c| (c.user, c.batch)) else {
             return;
         };
-        let Some((index, first)) = self.rooms.add(rid, key, uid) else {
+        if batch {
+            // What is collected is older than this member's join (and its
+            // replay): the others get it first.
+            self.flush_batch(rid, net);
+        }
+        let Some((index, first)) = self.rooms.add(rid, key, uid, batch) else {
             return;
         };
         if let Some(client) = self.clients.get_mut(key) {

@@ -4,6 +4,7 @@
 //! `views.rs`. The hub's fields are private to this module and its children;
 //! the parts' own state is reached only through their methods.
 
+mod batches;
 mod commands;
 mod delivery;
 mod invariants;
@@ -67,6 +68,8 @@ pub struct HubConfig {
     pub max_bans: usize,
     /// Messages replayed after `since` at most.
     pub max_replay: usize,
+    /// How long room chat for batching members is collected, ms (0: no batching).
+    pub batch_window_ms: u64,
 }
 
 impl HubConfig {
@@ -93,6 +96,8 @@ pub struct ConnectParams<'a> {
     pub role: Role,
     /// The only rooms the user may join (the token's `rooms`), if limited.
     pub allowed_rooms: Option<&'a [String]>,
+    /// `?batch=1`: the client reads JSON arrays of messages (SPEC §8).
+    pub batch: bool,
 }
 
 /// A `join` (at connect or as a request).
@@ -123,6 +128,7 @@ pub struct Hub {
     users: Users,
     clients: Clients,
     engine: Box<dyn Engine>,
+    batches: batches::Batches,
 }
 
 impl std::fmt::Debug for Hub {
@@ -158,6 +164,7 @@ impl Hub {
             users: Users::default(),
             clients: Clients::default(),
             engine,
+            batches: batches::Batches::default(),
         }
     }
 
@@ -230,6 +237,7 @@ impl Hub {
             user: uid,
             rooms: SmallVec::new(),
             role: params.role,
+            batch: params.batch && self.cfg.batch_window_ms > 0,
             allowed_rooms,
             bucket: Bucket::full(self.cfg.rate(), now.mono_ms),
         };
@@ -239,8 +247,13 @@ impl Hub {
             .num("conn", conn_id)
             .raw("user", &user_json)
             .num("ts", now.wall_ms)
-            .raw("ping_interval", &format_secs(self.cfg.ping_interval_secs))
-            .finish();
+            .raw("ping_interval", &format_secs(self.cfg.ping_interval_secs));
+        let welcome = if params.batch && self.cfg.batch_window_ms > 0 {
+            welcome.num("batch_window_ms", self.cfg.batch_window_ms)
+        } else {
+            welcome
+        }
+        .finish();
         net.send(key, &welcome);
         // SPEC §4: stored private messages, oldest first, right after welcome.
         for frame in self.engine.take_offline(name, now) {
@@ -345,3 +358,6 @@ fn format_secs(secs: f64) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod batch_tests;

@@ -39,6 +39,8 @@ pub(super) struct OwnedRequest {
     pub origin: Option<String>,
     /// `Authorization`, if sent.
     pub authorization: Option<String>,
+    /// The permessage-deflate offer we would accept, and our answer.
+    pub deflate: Option<(crate::proto::deflate::Agreed, String)>,
 }
 
 impl OwnedRequest {
@@ -55,6 +57,7 @@ impl OwnedRequest {
             authorization: r
                 .authorization
                 .map(|a| String::from_utf8_lossy(a).into_owned()),
+            deflate: crate::proto::deflate::negotiate(r.extensions()),
         }
     }
 }
@@ -295,13 +298,22 @@ impl Server {
         conn.phase = Phase::WebSocket;
         conn.endpoint = Some(endpoint);
         let id = conn.id;
-        conn.session = Session::new(now);
+        let deflate = req.deflate.as_ref().filter(|_| self.cfg.compression);
+        conn.session = Session::new(now).with_deflate(deflate.is_some());
         let first_deadline = conn.session.poll_timeout(&self.session_cfg);
         self.http_order.remove(&id);
         log::log!(self.access_level(), "conn {id}: upgraded on {}", req.path);
         self.ws_open += 1;
         self.stats.handshakes_ok += 1;
-        self.send(key, Rc::from(handshake::switching_protocols(&accept)));
+        let extensions = deflate.map(|(_, response)| response.as_str());
+        self.send(
+            key,
+            Rc::from(handshake::switching_protocols(&accept, extensions)),
+        );
+        // Set after the 101 is queued: from here on data frames may be compressed.
+        if let (Some(conn), Some((agreed, _))) = (self.conns.get_mut(key), deflate) {
+            conn.deflate_bits = agreed.window_bits;
+        }
         if let Some(at) = first_deadline {
             self.schedule(key, at);
         }
