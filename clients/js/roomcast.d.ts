@@ -5,6 +5,8 @@ export interface ClientOptions {
   user?: string;
   /** ?token= (with auth = "hmac"): an HS256 JWT. */
   token?: string;
+  /** Ask for room chat in batches (?batch=1; default true). Each message is still one event. */
+  batch?: boolean;
   /** Reconnect after a close that was not final (default true). */
   reconnect?: boolean;
   /** Backoff bounds in ms (defaults 500 and 10000), jittered. */

@@ -18,12 +18,14 @@ const CONTROL = new Set(["welcome", "joined", "left", "ack", "heartbeat_ack", "h
 export class RoomcastClient extends EventTarget {
   /**
    * @param {string} url  the server's /ws URL
-   * @param {object} [opts]  user, token, minBackoff, maxBackoff (ms), reconnect
+   * @param {object} [opts]  user, token, minBackoff, maxBackoff (ms), reconnect,
+   *   batch (default true: ask for room chat in arrays; the server batches
+   *   only with batch_window_ms set, and each message is still handed out alone)
    */
   constructor(url, opts = {}) {
     super();
     this.url = url;
-    this.opts = { minBackoff: 500, maxBackoff: 10000, reconnect: true, ...opts };
+    this.opts = { minBackoff: 500, maxBackoff: 10000, reconnect: true, batch: true, ...opts };
     this.ws = null;
     this.user = null;
     /** room → { lastSeq, epoch, joined } */
@@ -42,9 +44,16 @@ export class RoomcastClient extends EventTarget {
     const q = new URLSearchParams();
     if (this.opts.token) q.set("token", this.opts.token);
     else if (this.opts.user) q.set("user", this.opts.user);
+    if (this.opts.batch) q.set("batch", "1");
     const ws = new WebSocket(`${this.url}${q.toString() ? "?" + q : ""}`);
     this.ws = ws;
-    ws.onmessage = (ev) => { if (ws === this.ws) this._handle(JSON.parse(ev.data)); };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      const m = JSON.parse(ev.data);
+      // A batch (?batch=1) is an array of room messages, in seq order.
+      if (Array.isArray(m)) m.forEach((one) => this._handle(one));
+      else this._handle(m);
+    };
     ws.onclose = (ev) => {
       if (ws !== this.ws) return;
       this._failPending(new Error(`connection closed (${ev.code})`));

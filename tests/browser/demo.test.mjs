@@ -174,3 +174,57 @@ test("the admin page asks for the key, charts update and an action works", async
     keyed.child.kill();
   }
 });
+
+test("Chromium negotiates permessage-deflate and reads compressed batches", async () => {
+  const hot = await startServer(["--api-insecure", "true", "--compression", "true", "--batch-window-ms", "100"]);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://${hot.addr}/?user=hot-owner&room=elsewhere`);
+    const metric = async (name) => {
+      const text = await (await fetch(`http://${hot.addr}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(name + " "));
+      return Number(line.split(" ")[1]);
+    };
+    // A raw socket with ?batch=1 (frames as they come) and the JS client
+    // (each message handed out alone), both in room "hot".
+    await page.evaluate(async (base) => {
+      window.frames = [];
+      window.ext = await new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${base}/ws?user=raw&room=hot&batch=1`);
+        ws.onmessage = (ev) => window.frames.push(ev.data);
+        ws.onopen = () => resolve(ws.extensions);
+        ws.onerror = reject;
+      });
+      const { RoomcastClient } = await import("/roomcast.js");
+      window.seen = [];
+      const rc = new RoomcastClient(`${base}/ws`, { user: "jsbatch" });
+      rc.addEventListener("chat", (e) => window.seen.push(e.detail.seq));
+      await new Promise((resolve) => {
+        rc.addEventListener("welcome", async () => { await rc.join("hot"); resolve(); });
+        rc.connect();
+      });
+    }, `ws://${hot.addr}`);
+    assert.match(await page.evaluate(() => window.ext), /permessage-deflate/);
+    const compressed0 = await metric("roomcast_compressed_messages_total");
+    // Ten chats with a compressible body, published back to back: they
+    // fall into one or two batch windows.
+    const text = "danmaku ".repeat(30);
+    await Promise.all([...Array(10).keys()].map(() => fetch(`http://${hot.addr}/api/publish`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ room: "hot", data: { text } }),
+    })));
+    await page.waitForFunction(() => window.seen.length === 10, null, { timeout: 10000 });
+    const { frames, seen } = await page.evaluate(() => ({ frames: window.frames, seen: window.seen }));
+    const batches = frames.map((f) => JSON.parse(f)).filter((m) => Array.isArray(m));
+    assert.ok(batches.length >= 1 && batches.length <= 10, `batches: ${batches.length}`);
+    assert.ok(batches.some((b) => b.length > 1), "several chats shared a frame");
+    const seqs = batches.flat().map((m) => m.seq);
+    assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "the raw socket got every chat in order");
+    assert.ok(batches.flat().every((m) => m.type === "chat" && m.data.text === text));
+    assert.deepEqual(seen, seqs, "the JS client handed out each chat once, in order");
+    // Each batch went to two deflate members but was compressed once.
+    const compressed = (await metric("roomcast_compressed_messages_total")) - compressed0;
+    assert.ok(compressed >= batches.length && compressed < 2 * batches.length, `compressed ${compressed} for ${batches.length} batches`);
+  } finally {
+    hot.child.kill();
+  }
+});
