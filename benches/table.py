@@ -20,16 +20,18 @@ def cell(case, server):
         return f"{fmt(r.get('server_rss_per_conn'), '.0f')} B/conn, {fmt(r.get('server_cpu_us_per_handshake'), '.1f')} µs/handshake, {r.get('opened')} open, {r.get('dropped_while_held')} dropped"
     if case.startswith("echo"):
         return f"{fmt(r.get('round_trips_per_server_cpu_sec'), ',.0f')} rt per server CPU-s ({fmt(r.get('round_trips_per_sec'), ',.0f')}/s, p99 {fmt(r.get('p99_ms'), '.2f')} ms)"
-    if case.startswith(("fanout", "hot")):
+    if case.startswith(("fanout", "hot", "dm")):
+        wire = f", {fmt(r.get('wire_bytes_per_delivery'), '.1f')} B/msg on the wire" if "wire_bytes_per_delivery" in r else ""
         return (f"{fmt(r.get('deliveries_per_server_cpu_sec'), ',.0f')} per server CPU-s ({fmt(r.get('deliveries_per_sec'), ',.0f')}/s), "
-                f"p99 {fmt(r.get('p99_ms'), '.1f')} ms, max {fmt(r.get('max_ms'), '.1f')} ms, lost {r.get('lost')}, server CPU {fmt(r.get('server_cpu_pct'), '.0f')}%")
+                f"p99 {fmt(r.get('p99_ms'), '.1f')} ms, max {fmt(r.get('max_ms'), '.1f')} ms, lost {r.get('lost')}, server CPU {fmt(r.get('server_cpu_pct'), '.0f')}%{wire}")
     if case == "churn":
         return f"{fmt(r.get('cycles_per_sec'), ',.0f')} cycles/s, {fmt(r.get('server_cpu_us_per_cycle'), '.1f')} µs server CPU/cycle"
     return json.dumps(r)
 
 
 cases = list(dict.fromkeys(r["case"] for r in rows))
-print("| case | " + " | ".join(servers) + " |")
-print("|---|" + "---|" * len(servers))
+features = {r["case"]: r.get("features", "-") for r in rows}
+print("| case | features | " + " | ".join(servers) + " |")
+print("|---|---|" + "---|" * len(servers))
 for case in cases:
-    print(f"| {case} | " + " | ".join(cell(case, s) for s in servers) + " |")
+    print(f"| {case} | {features[case]} | " + " | ".join(cell(case, s) for s in servers) + " |")

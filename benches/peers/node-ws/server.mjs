@@ -2,16 +2,19 @@
 // that roomcast-bench drives (/echo, and /ws?user=&room= with welcome,
 // joined and chat with seq), written the way a typical Node room server is:
 // one JSON string per chat, sent to each member. Single-threaded, like
-// roomcast. Usage: node server.mjs PORT
+// roomcast. Usage: node server.mjs PORT [--compression]
+// (--compression: ws's perMessageDeflate, per connection, compressing
+// messages of 64 bytes or more as roomcast does; ws's default is 1 KiB.)
 import { WebSocketServer } from "ws";
 import http from "node:http";
 
 const port = Number(process.argv[2] || 8081);
+const compression = process.argv.includes("--compression");
 const rooms = new Map(); // name -> { members: Set<ws>, seq }
 let nextConn = 1;
 
 const server = http.createServer((req, res) => { res.writeHead(404); res.end(); });
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: compression ? { threshold: 64 } : false, maxPayload: 64 * 1024 });
 
 server.on("upgrade", (req, socket, head) => {
   const url = new URL(req.url, "http://x");

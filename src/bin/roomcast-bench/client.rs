@@ -4,6 +4,7 @@
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use roomcast::proto::deflate::Inflater;
 use roomcast::proto::frame::{encode_frame_into, OpCode};
 use roomcast::proto::{Decoder, Message, Side};
 use std::io::{self, Read, Write};
@@ -33,6 +34,10 @@ pub struct Conn {
     mask_counter: u32,
     /// The status line of an upgrade that was refused (not 101).
     pub refused: Option<String>,
+    /// Bytes read from the socket after the upgrade (what the wire carried).
+    pub wire_bytes: u64,
+    /// The server agreed to permessage-deflate.
+    pub deflate: bool,
 }
 
 /// What a read produced, handed to the caller per message.
@@ -76,6 +81,7 @@ impl Conn {
         addr: SocketAddr,
         host: &str,
         target: &str,
+        offer_deflate: bool,
     ) -> io::Result<Conn> {
         // Connection `n` to a 127.x server leaves from 127.0.0.(1 + n / 16000):
         // one source address has ~28,000 ephemeral ports, and the kernel's
@@ -112,8 +118,14 @@ impl Conn {
         }
         let mut sock = TcpStream::from_std(socket.into());
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+        // What browsers offer.
+        let offer = if offer_deflate {
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        } else {
+            ""
+        };
         let request = format!(
-            "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            "GET {target} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         )
         .into_bytes();
         Ok(Conn {
@@ -126,6 +138,8 @@ impl Conn {
             request,
             mask_counter: token.0 as u32,
             refused: None,
+            wire_bytes: 0,
+            deflate: false,
         })
     }
 
@@ -177,7 +191,14 @@ impl Conn {
     }
 
     /// Read everything available into `scratch`, calling `on` for each input.
-    pub fn read(&mut self, scratch: &mut [u8], mut on: impl FnMut(&mut Conn, Input<'_>)) {
+    /// Compressed messages are inflated with `inflater` (the server keeps
+    /// no context between messages, so one serves every connection).
+    pub fn read(
+        &mut self,
+        scratch: &mut [u8],
+        inflater: &mut Inflater,
+        mut on: impl FnMut(&mut Conn, Input<'_>),
+    ) {
         loop {
             if self.state == State::Closed {
                 return;
@@ -209,11 +230,15 @@ impl Conn {
                     return on(self, Input::Closed);
                 }
                 self.state = State::Open;
+                let head = String::from_utf8_lossy(&self.head[..end]).to_ascii_lowercase();
+                self.deflate = head.contains("sec-websocket-extensions: permessage-deflate");
+                self.decoder = Decoder::new(Side::Client, 64 << 20).with_deflate(self.deflate);
                 owned = self.head.split_off(end + 4);
                 self.head = Vec::new();
                 on(self, Input::Opened);
                 data = &mut owned;
             }
+            self.wire_bytes += data.len() as u64;
             let mut decoder = std::mem::replace(&mut self.decoder, Decoder::new(Side::Client, 0));
             let mut pos = 0;
             loop {
@@ -225,6 +250,14 @@ impl Conn {
                         self.queue(OpCode::Pong, &p);
                     }
                     Ok(Some(Message::Pong(_))) => {}
+                    Ok(Some(Message::Compressed(_, b))) => match inflater.inflate(b, 64 << 20) {
+                        Ok(m) => on(self, Input::Message(m)),
+                        Err(_) => {
+                            self.state = State::Closed;
+                            self.decoder = decoder;
+                            return on(self, Input::Closed);
+                        }
+                    },
                     Ok(Some(Message::Close(..))) | Err(_) => {
                         self.state = State::Closed;
                         self.decoder = decoder;

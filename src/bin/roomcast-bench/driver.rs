@@ -3,6 +3,7 @@
 
 use crate::client::{parse_url, Conn, Input, State};
 use mio::{Events, Poll, Token};
+use roomcast::proto::deflate::Inflater;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,9 @@ pub struct Driver {
     pub closed: usize,
     pub failed: usize,
     pub failures: Failures,
+    /// Offer permessage-deflate on every upgrade.
+    pub offer_deflate: bool,
+    inflater: Inflater,
     url: String,
     started: Instant,
     last_progress: Instant,
@@ -78,6 +82,8 @@ impl Driver {
             closed: 0,
             failed: 0,
             failures: Failures::default(),
+            offer_deflate: false,
+            inflater: Inflater::default(),
             url: url.to_owned(),
             started: Instant::now(),
             last_progress: Instant::now(),
@@ -96,6 +102,7 @@ impl Driver {
             self.addr,
             &self.host,
             target,
+            self.offer_deflate,
         ) {
             Ok(c) => self.conns[i] = Some(c),
             Err(_) => self.failed += 1,
@@ -134,19 +141,23 @@ impl Driver {
                 let (mut opened, mut closed) = (false, false);
                 let failures = &mut self.failures;
                 let was_open = conn.state == State::Open;
-                conn.read(&mut self.scratch, |c, input| match input {
-                    Input::Opened => {
-                        opened = true;
-                        w.on_open(i, c, now);
-                    }
-                    Input::Message(m) => {
-                        if m.starts_with(br#"{"type":"error""#) {
-                            failures.note_error(m);
+                conn.read(
+                    &mut self.scratch,
+                    &mut self.inflater,
+                    |c, input| match input {
+                        Input::Opened => {
+                            opened = true;
+                            w.on_open(i, c, now);
                         }
-                        w.on_message(i, c, m, now)
-                    }
-                    Input::Closed => closed = true,
-                });
+                        Input::Message(m) => {
+                            if m.starts_with(br#"{"type":"error""#) {
+                                failures.note_error(m);
+                            }
+                            w.on_message(i, c, m, now)
+                        }
+                        Input::Closed => closed = true,
+                    },
+                );
                 self.opened += usize::from(opened);
                 if closed {
                     if let Some(line) = conn.refused.take() {
@@ -250,6 +261,16 @@ impl Driver {
             self.turn(w, Duration::from_millis(10));
         }
         start.elapsed().as_secs_f64()
+    }
+
+    /// Bytes the open connections read after their upgrades.
+    pub fn wire_bytes(&self) -> u64 {
+        self.conns.iter().flatten().map(|c| c.wire_bytes).sum()
+    }
+
+    /// Connections that agreed to permessage-deflate.
+    pub fn deflated(&self) -> usize {
+        self.conns.iter().flatten().filter(|c| c.deflate).count()
     }
 
     /// Keep serving for `d` (answering pings, counting closes).

@@ -8,6 +8,7 @@
 //! Targets must be loopback addresses; every run is bounded in time.
 
 mod client;
+mod corpus;
 mod driver;
 mod fanout;
 mod stats;
