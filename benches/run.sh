@@ -17,7 +17,8 @@
 # client: batch (roomcast: batch_window_ms = 50; the client asks ?batch=1;
 # the peers have no batching), deflate (compression = true, uws
 # SHARED_COMPRESSOR, node-ws perMessageDeflate; the client offers
-# permessage-deflate as browsers do).
+# permessage-deflate as browsers do), delay (roomcast: write_delay_ms = 20;
+# the peers have none).
 #
 # Loopback only; every case is bounded in time.
 set -euo pipefail
@@ -36,6 +37,7 @@ start() { # server port features
         roomcast)
             [[ $3 == *batch* ]] && flags+=" --batch-window-ms 50"
             [[ $3 == *deflate* ]] && flags+=" --compression true"
+            [[ $3 == *delay* ]] && flags+=" --write-delay-ms 20"
             # shellcheck disable=SC2086
             RUST_LOG=warn taskset -c 0 "$ROOMCAST_BIN" --listen "127.0.0.1:$2" --rate-limit-per-sec 0 $flags 2>/dev/null &
             ;;
@@ -90,7 +92,9 @@ hot_1000      -              fanout --url \$url --subs 1000 --rate 1000 --size 1
 hot_2000      -              fanout --url \$url --subs 1000 --rate 2000 --size 100 --secs $SECS
 churn         -              churn --url \$url/echo --conns 50 --secs $SECS
 hot_1000_b    batch          fanout --url \$url --subs 1000 --rate 1000 --size 100 --secs $SECS
+hot_1000_w    delay          fanout --url \$url --subs 1000 --rate 1000 --size 100 --secs $SECS
 hot_10k_b     batch          fanout --url \$url --subs 10000 --rate 1000 --size 100 --secs $SECS
+hot_10k_db    deflate,batch  fanout --url \$url --subs 10000 --rate 1000 --size 100 --secs $SECS
 dm_1000       -              fanout --url \$url --subs 1000 --rate 1000 --corpus danmaku --secs $SECS
 dm_1000_d     deflate        fanout --url \$url --subs 1000 --rate 1000 --corpus danmaku --secs $SECS
 dm_1000_b     batch          fanout --url \$url --subs 1000 --rate 1000 --corpus danmaku --secs $SECS

@@ -403,3 +403,28 @@ fn with_a_write_delay_everything_still_arrives_in_order() {
     let (status, _, body) = r.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((status, body.trim()), (200, "ok"));
 }
+
+#[test]
+fn shutdown_sends_collected_batches_before_closing() {
+    let s = TestServer::start(|c| {
+        c.batch_window_ms = 10_000;
+        c.close_timeout = 2.0;
+    });
+    let mut batcher = Client::connect(&s, "/ws?user=b&room=last&batch=1");
+    batcher.expect("welcome");
+    batcher.expect("joined");
+    let mut author = Client::join(&s, "author");
+    author.join_room("last");
+    author.send(json!({"type": "chat", "room": "last", "data": "before shutdown"}));
+    // The author's own copy proves the chat was handled; the batcher's
+    // copy waits in the 10 s window.
+    assert_eq!(author.expect("chat")["data"], "before shutdown");
+    while let Some(v) = batcher.next_within(200) {
+        assert!(!v.is_array(), "the batch went before its window: {v}");
+    }
+    let stopping = std::thread::spawn(move || s.stop());
+    let batch = batcher.next();
+    assert_eq!(batch[0]["data"], "before shutdown", "{batch}");
+    assert_eq!(batcher.expect_close(), Some(1001));
+    stopping.join().unwrap();
+}

@@ -408,6 +408,8 @@ impl Server {
             self.conns.len(),
             self.cfg.close_timeout
         );
+        // Chat collected for batching members goes out before the close frames.
+        self.with_hub(|hub, net, _| hub.flush_all_batches(net));
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             match self.conns.get(key).map(|c| c.phase) {

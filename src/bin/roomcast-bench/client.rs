@@ -2,6 +2,7 @@
 //! roomcast's own codec in client role (masked frames out; frames in are
 //! handed out of the shared read buffer, nothing allocated per message).
 
+use flate2::{Decompress, FlushDecompress};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use roomcast::proto::deflate::Inflater;
@@ -38,6 +39,76 @@ pub struct Conn {
     pub wire_bytes: u64,
     /// The server agreed to permessage-deflate.
     pub deflate: bool,
+    /// The server keeps context between messages: this connection's inflater.
+    context: Option<Box<Context>>,
+}
+
+/// Inflating for every connection of a run. A server without context
+/// between messages (roomcast, uWS's shared compressor) sends the same
+/// compressed bytes to every member, so what was inflated is remembered by
+/// its compressed bytes (compared whole: a hit is the same message) and a
+/// repeat costs a hash and a compare: the client can then keep up with
+/// millions of compressed deliveries a second on one core, as browsers
+/// with a core each would. Every message is still read from its own
+/// socket and its frames decoded.
+#[derive(Default)]
+pub struct Inflate {
+    shared: Inflater,
+    seen: std::collections::HashMap<Box<[u8]>, Box<[u8]>>,
+}
+
+/// Messages remembered at most (then forgotten all at once).
+const SEEN_MAX: usize = 4096;
+
+impl Inflate {
+    fn message(&mut self, compressed: &[u8]) -> Option<&[u8]> {
+        if !self.seen.contains_key(compressed) {
+            let out: Box<[u8]> = self.shared.inflate(compressed, 64 << 20).ok()?.into();
+            if self.seen.len() >= SEEN_MAX {
+                self.seen.clear();
+            }
+            self.seen.insert(compressed.into(), out);
+        }
+        self.seen.get(compressed).map(|b| &b[..])
+    }
+}
+
+/// A connection's own inflater, when the server keeps context between
+/// its messages (no `server_no_context_takeover` in the answer, as Node's
+/// `ws` does by default): each message continues the last one's stream.
+pub struct Context {
+    inflate: Decompress,
+    out: Vec<u8>,
+}
+
+impl Context {
+    fn new() -> Box<Context> {
+        Box::new(Context {
+            inflate: Decompress::new(false),
+            out: Vec::new(),
+        })
+    }
+
+    fn message(&mut self, compressed: &[u8]) -> Option<&[u8]> {
+        self.out.clear();
+        let tail = [0u8, 0, 0xff, 0xff];
+        for mut part in [compressed, &tail[..]] {
+            loop {
+                self.out.reserve(16 * 1024);
+                let before = self.inflate.total_in();
+                self.inflate
+                    .decompress_vec(part, &mut self.out, FlushDecompress::Sync)
+                    .ok()?;
+                let used = (self.inflate.total_in() - before) as usize;
+                part = &part[used..];
+                let full = self.out.len() == self.out.capacity();
+                if !full && (part.is_empty() || used == 0) {
+                    break;
+                }
+            }
+        }
+        Some(&self.out)
+    }
 }
 
 /// What a read produced, handed to the caller per message.
@@ -140,6 +211,7 @@ impl Conn {
             refused: None,
             wire_bytes: 0,
             deflate: false,
+            context: None,
         })
     }
 
@@ -193,10 +265,15 @@ impl Conn {
     /// Read everything available into `scratch`, calling `on` for each input.
     /// Compressed messages are inflated with `inflater` (the server keeps
     /// no context between messages, so one serves every connection).
+    /// With `stop_short`, a read that does not fill `scratch` is taken to
+    /// have emptied the socket (edge-triggered: new data is a new event),
+    /// which saves the read that would say WouldBlock; pass false when the
+    /// event also said the peer closed, so the EOF is read now.
     pub fn read(
         &mut self,
         scratch: &mut [u8],
-        inflater: &mut Inflater,
+        inflater: &mut Inflate,
+        stop_short: bool,
         mut on: impl FnMut(&mut Conn, Input<'_>),
     ) {
         loop {
@@ -232,6 +309,9 @@ impl Conn {
                 self.state = State::Open;
                 let head = String::from_utf8_lossy(&self.head[..end]).to_ascii_lowercase();
                 self.deflate = head.contains("sec-websocket-extensions: permessage-deflate");
+                if self.deflate && !head.contains("server_no_context_takeover") {
+                    self.context = Some(Context::new());
+                }
                 self.decoder = Decoder::new(Side::Client, 64 << 20).with_deflate(self.deflate);
                 owned = self.head.split_off(end + 4);
                 self.head = Vec::new();
@@ -250,14 +330,20 @@ impl Conn {
                         self.queue(OpCode::Pong, &p);
                     }
                     Ok(Some(Message::Pong(_))) => {}
-                    Ok(Some(Message::Compressed(_, b))) => match inflater.inflate(b, 64 << 20) {
-                        Ok(m) => on(self, Input::Message(m)),
-                        Err(_) => {
+                    Ok(Some(Message::Compressed(_, b))) => {
+                        let mut context = self.context.take();
+                        let plain = match context.as_mut() {
+                            Some(c) => c.message(b),
+                            None => inflater.message(b),
+                        };
+                        let Some(m) = plain else {
                             self.state = State::Closed;
                             self.decoder = decoder;
                             return on(self, Input::Closed);
-                        }
-                    },
+                        };
+                        on(self, Input::Message(m));
+                        self.context = context;
+                    }
                     Ok(Some(Message::Close(..))) | Err(_) => {
                         self.state = State::Closed;
                         self.decoder = decoder;
@@ -267,6 +353,9 @@ impl Conn {
                 }
             }
             self.decoder = decoder;
+            if stop_short && n < scratch.len() {
+                return;
+            }
         }
     }
 }

@@ -1,9 +1,8 @@
 //! The client side of a run: connections on one mio poll, dispatched to a
 //! [`Workload`] (what each subcommand does with them).
 
-use crate::client::{parse_url, Conn, Input, State};
+use crate::client::{parse_url, Conn, Inflate, Input, State};
 use mio::{Events, Poll, Token};
-use roomcast::proto::deflate::Inflater;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -46,7 +45,7 @@ pub struct Driver {
     pub failures: Failures,
     /// Offer permessage-deflate on every upgrade.
     pub offer_deflate: bool,
-    inflater: Inflater,
+    inflater: Inflate,
     url: String,
     started: Instant,
     last_progress: Instant,
@@ -83,7 +82,7 @@ impl Driver {
             failed: 0,
             failures: Failures::default(),
             offer_deflate: false,
-            inflater: Inflater::default(),
+            inflater: Inflate::default(),
             url: url.to_owned(),
             started: Instant::now(),
             last_progress: Instant::now(),
@@ -116,18 +115,20 @@ impl Driver {
             return;
         }
         let now = Instant::now();
-        let ready: Vec<(usize, bool, bool)> = self
+        let ready: Vec<(usize, bool, bool, bool)> = self
             .events
             .iter()
             .map(|e| {
+                let closed = e.is_read_closed() || e.is_error();
                 (
                     e.token().0,
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_readable() || closed,
                     e.is_writable(),
+                    closed,
                 )
             })
             .collect();
-        for (i, readable, writable) in ready {
+        for (i, readable, writable, closed_event) in ready {
             let Some(conn) = self.conns.get_mut(i).and_then(Option::as_mut) else {
                 continue;
             };
@@ -144,6 +145,7 @@ impl Driver {
                 conn.read(
                     &mut self.scratch,
                     &mut self.inflater,
+                    !closed_event,
                     |c, input| match input {
                         Input::Opened => {
                             opened = true;

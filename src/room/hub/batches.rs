@@ -157,6 +157,15 @@ impl Hub {
         }
     }
 
+    /// Send every batch now, due or not (at shutdown, before the close frames).
+    pub fn flush_all_batches(&mut self, net: &mut impl Net) {
+        let rooms: Vec<RoomId> = self.batches.pending.keys().copied().collect();
+        for rid in rooms {
+            self.flush_batch(rid, net);
+        }
+        self.batches.due.clear();
+    }
+
     /// Batch frames built so far (for `/metrics`).
     pub fn batches_sent(&self) -> u64 {
         self.batches.sent
