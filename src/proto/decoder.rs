@@ -20,10 +20,12 @@ pub use super::message::{Detached, Located, Message, Span};
 
 /// Where the message found by one step lies.
 enum Found {
-    /// Complete in the caller's input, already unmasked (compressed?).
-    Input(OpCode, usize, usize, bool),
-    /// Reassembled in `self.message` (a data message; compressed?).
-    Message(OpCode, bool),
+    /// Complete in the caller's input, already unmasked (compressed if
+    /// `Decoder::found_compressed`).
+    Input(OpCode, usize, usize),
+    /// Reassembled in `self.message` (a data message; compressed if
+    /// `Decoder::found_compressed`).
+    Message(OpCode),
     /// Collected in `self.control` (a control frame that spanned reads).
     Control(OpCode),
 }
@@ -54,6 +56,9 @@ pub struct Decoder {
     /// The message in progress is compressed (its UTF-8 is checked once
     /// inflated, by the caller).
     message_compressed: bool,
+    /// The data message just found is compressed (kept out of [`Found`],
+    /// whose size the small-frame path feels).
+    found_compressed: bool,
     /// The frame whose payload is being received, if its header is done.
     streaming: Option<Streaming>,
     /// The payload of the message in progress (only when it spans frames or reads).
@@ -80,6 +85,7 @@ impl Decoder {
             message_opcode: None,
             deflate: false,
             message_compressed: false,
+            found_compressed: false,
             streaming: None,
             message: Vec::new(),
             utf8_valid: 0,
@@ -119,18 +125,17 @@ impl Decoder {
     ) -> Result<Option<Message<'a>>, ProtocolError> {
         let result = match self.next_found(input, pos)? {
             None => return Ok(None),
-            Some(Found::Input(opcode, start, end, true)) => Ok(Message::Compressed(
-                opcode,
-                input.get(start..end).unwrap_or_default(),
-            )),
-            Some(Found::Input(opcode, start, end, false)) => {
+            Some(Found::Input(opcode, start, end)) if self.found_compressed => Ok(
+                Message::Compressed(opcode, input.get(start..end).unwrap_or_default()),
+            ),
+            Some(Found::Input(opcode, start, end)) => {
                 to_message(opcode, input.get(start..end).unwrap_or_default())
             }
-            Some(Found::Message(opcode, true)) => {
+            Some(Found::Message(opcode)) if self.found_compressed => {
                 self.release = true;
                 Ok(Message::Compressed(opcode, &self.message))
             }
-            Some(Found::Message(opcode, false)) => {
+            Some(Found::Message(opcode)) => {
                 self.release = true;
                 to_message(opcode, &self.message)
             }
@@ -165,23 +170,23 @@ impl Decoder {
     ) -> Result<Option<Located>, ProtocolError> {
         let result = match self.next_found(input, pos)? {
             None => return Ok(None),
-            Some(Found::Input(opcode, start, end, compressed)) if !opcode.is_control() => {
+            Some(Found::Input(opcode, start, end)) if !opcode.is_control() => {
                 return Ok(Some(Located::Input(Span {
                     opcode,
                     start,
                     end,
-                    compressed,
+                    compressed: self.found_compressed,
                 })))
             }
-            Some(Found::Input(opcode, start, end, _)) => {
+            Some(Found::Input(opcode, start, end)) => {
                 to_message(opcode, input.get(start..end).unwrap_or_default())
                     .map(|m| Detached::from(m).into_owned())
             }
-            Some(Found::Message(opcode, true)) => Ok(Detached::Compressed(
+            Some(Found::Message(opcode)) if self.found_compressed => Ok(Detached::Compressed(
                 opcode,
                 std::borrow::Cow::Owned(std::mem::take(&mut self.message)),
             )),
-            Some(Found::Message(opcode, false)) => {
+            Some(Found::Message(opcode)) => {
                 Detached::from_owned(opcode, std::mem::take(&mut self.message))
             }
             Some(Found::Control(opcode)) => {
@@ -265,8 +270,8 @@ impl Decoder {
                     apply_mask(payload, key, 0);
                 }
                 *pos = end;
-                let compressed = header.rsv & 0b100 != 0;
-                return Ok(Some(Found::Input(header.opcode, start, end, compressed)));
+                self.found_compressed = header.rsv & 0b100 != 0;
+                return Ok(Some(Found::Input(header.opcode, start, end)));
             }
             self.start_streaming(&header);
             if header.payload_len == 0 {
@@ -421,7 +426,8 @@ impl Decoder {
             // The message ends inside a UTF-8 sequence.
             return Err(ProtocolError::InvalidUtf8);
         }
-        Ok(Some(Found::Message(message_opcode, compressed)))
+        self.found_compressed = compressed;
+        Ok(Some(Found::Message(message_opcode)))
     }
 
     /// Fail fast (§8.1): an invalid sequence fails the connection as soon as
