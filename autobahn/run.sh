@@ -9,22 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v kosoku >/dev/null || python3 -m pip install --quiet 'kosoku==0.1.0'
-cargo build --release --quiet --bin roomcast
 out=autobahn/reports
 rm -rf "$out" && mkdir -p "$out"
-log=$(mktemp)
-RUST_LOG=info ./target/release/roomcast --listen 127.0.0.1:0 \
-    --max-message-size 16777216 --max-backpressure 67108864 \
-    --compression true 2>"$log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
-addr=""
-for _ in $(seq 1 100); do
-    addr=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$log" | head -n 1)
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-[ -n "$addr" ] || { echo "roomcast did not start"; cat "$log"; exit 1; }
+# shellcheck source=../tests/start-roomcast.sh
+. tests/start-roomcast.sh
+start_roomcast --max-message-size 16777216 --max-backpressure 67108864 --compression true
 cases=()
 if [ $# -gt 0 ]; then
     for c in "$@"; do cases+=(-i "$c"); done

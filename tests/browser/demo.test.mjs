@@ -24,14 +24,15 @@ async function startServer(args = []) {
   return { child, addr };
 }
 
-const server = await startServer(["--api-insecure", "true"]);
-const SECRET = "browser-test-secret";
-const hmacServer = await startServer(["--auth", "hmac", "--auth-secret", SECRET]);
+// The browser first: if it cannot start, no server is left running.
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
+const server = await startServer(["--api-insecure", "true"]);
+const SECRET = "browser-test-secret";
+const hmacServer = await startServer(["--auth", "hmac", "--auth-secret", SECRET]);
 after(async () => { await browser.close(); server.child.kill(); hmacServer.child.kill(); });
 
 const chatLine = (page, text) => page.locator("#log li.chat", { hasText: text }).waitFor({ timeout: 10000 });
