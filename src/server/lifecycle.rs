@@ -1,14 +1,44 @@
-//! The end of a connection's life: lingering, removal after the turn, and
-//! the per-connection deadlines off the timing wheel (the HTTP request's,
-//! the linger's, and whatever the WebSocket session asks for).
+//! The end of a connection's life: the server's shutdown, lingering,
+//! removal after the turn, and the per-connection deadlines off the timing
+//! wheel (the HTTP request's, the linger's, and whatever the WebSocket
+//! session asks for).
 
 use super::conn::{self, Phase, ReplyState};
 use super::{ms, Reason, Server};
 use crate::proto::session::Session;
+use crate::proto::CloseCode;
 use crate::room::ConnKey;
 use std::rc::Rc;
 
 impl Server {
+    /// SPEC §5: stop accepting, close 1001 to every connection, wait up to
+    /// `close_timeout`.
+    pub(super) fn begin_shutdown(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_pending = false;
+        self.draining_until = Some(self.now_ms + ms(self.cfg.close_timeout));
+        log::info!(
+            "draining {} connections (close 1001, up to {} s); a second signal exits now",
+            self.conns.len(),
+            self.cfg.close_timeout
+        );
+        // Chat collected for batching members goes out before the close frames.
+        self.with_hub(|hub, net, _| hub.flush_all_batches(net));
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            match self.conns.get(key).map(|c| c.phase) {
+                Some(Phase::WebSocket) => {
+                    self.set_reason(key, Reason::Shutdown);
+                    self.start_close(key, CloseCode::GOING_AWAY, "server shutting down");
+                }
+                Some(Phase::Http) => self.doom(key, Reason::Shutdown),
+                _ => {}
+            }
+        }
+    }
+
     // ----- closing ---------------------------------------------------------
 
     /// Queue `last` (if any), then go quiet: FIN after the flush, close on

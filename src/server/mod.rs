@@ -34,9 +34,9 @@ use stats::{Reason, Stats};
 
 use crate::config::Config;
 use crate::proto::session::SessionConfig;
-use crate::proto::CloseCode;
+
 use crate::room::Hub;
-use conn::{Conn, Phase};
+use conn::Conn;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -393,34 +393,6 @@ impl Server {
         }
         log::info!("signal received: shutting down");
         self.shutdown.store(true, Ordering::SeqCst);
-    }
-
-    /// SPEC §5: stop accepting, close 1001 to every connection, wait up to
-    /// `close_timeout`.
-    fn begin_shutdown(&mut self) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        self.accept_pending = false;
-        self.draining_until = Some(self.now_ms + ms(self.cfg.close_timeout));
-        log::info!(
-            "draining {} connections (close 1001, up to {} s); a second signal exits now",
-            self.conns.len(),
-            self.cfg.close_timeout
-        );
-        // Chat collected for batching members goes out before the close frames.
-        self.with_hub(|hub, net, _| hub.flush_all_batches(net));
-        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            match self.conns.get(key).map(|c| c.phase) {
-                Some(Phase::WebSocket) => {
-                    self.set_reason(key, Reason::Shutdown);
-                    self.start_close(key, CloseCode::GOING_AWAY, "server shutting down");
-                }
-                Some(Phase::Http) => self.doom(key, Reason::Shutdown),
-                _ => {}
-            }
-        }
     }
 }
 
