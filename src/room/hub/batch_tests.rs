@@ -260,3 +260,23 @@ fn welcome_tells_a_batching_client_the_window() {
     assert!(w.hub.open(ConnKey(2), 2, params, at(0), &mut w.net));
     assert_eq!(w.take(2)[0]["batch_window_ms"], 50);
 }
+
+#[test]
+fn a_batch_started_after_an_early_send_keeps_its_own_window() {
+    let mut w = World::new(50);
+    let plain = w.member(1, "ann", false, 0);
+    w.member(2, "bo", true, 0);
+    w.chat(plain, 1, 0); // due at 50
+    w.member(3, "cy", true, 10); // sent early
+    assert_eq!(datas(&w.take(2)[0]), [1]);
+    w.chat(plain, 2, 40); // a new batch, due at 90
+    assert_eq!(w.hub.next_batch_due(), Some(90));
+    w.flush(50);
+    assert!(
+        w.frames(2).is_empty(),
+        "the new batch waits for its own window"
+    );
+    w.flush(90);
+    assert_eq!(datas(&w.take(2)[0]), [2]);
+    assert_eq!(w.hub.next_batch_due(), None);
+}

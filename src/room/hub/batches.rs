@@ -28,6 +28,8 @@ pub(super) struct Batch {
     count: u32,
     /// The seq of the first.
     first_seq: u64,
+    /// When it is due (its entry in [`Batches`]' queue).
+    due_ms: u64,
 }
 
 /// The rooms with chat collected, and when each is due.
@@ -36,7 +38,8 @@ pub(super) struct Batches {
     pending: HashMap<RoomId, Batch>,
     /// (due, room), in the order batches were started: with one window
     /// for all, that is the order they fall due. An entry whose batch was
-    /// sent early is skipped when it comes up.
+    /// sent early is stale (the room has no batch, or a newer one with
+    /// another due time) and is dropped when it reaches the front.
     due: VecDeque<(u64, RoomId)>,
     /// Batch frames built.
     sent: u64,
@@ -63,6 +66,7 @@ impl Batches {
                 json: buf,
                 count: 0,
                 first_seq: seq,
+                due_ms,
             }
         });
         batch.json.push(if batch.count == 0 { b'[' } else { b',' });
@@ -71,28 +75,44 @@ impl Batches {
         batch.json.len() - FRAME_HEADROOM >= BATCH_MAX_BYTES
     }
 
+    /// Whether the queue entry (`at`, `rid`) is the due time of `rid`'s batch.
+    fn is_live(&self, at: u64, rid: RoomId) -> bool {
+        self.pending.get(&rid).is_some_and(|b| b.due_ms == at)
+    }
+
+    /// Drop stale entries from the front of the queue, so the front is
+    /// the next batch due.
+    fn prune(&mut self) {
+        while let Some(&(at, rid)) = self.due.front() {
+            if self.is_live(at, rid) {
+                break;
+            }
+            self.due.pop_front();
+        }
+    }
+
+    /// Take `rid`'s batch out (to send it).
+    fn take(&mut self, rid: RoomId) -> Option<Batch> {
+        let batch = self.pending.remove(&rid);
+        self.prune();
+        batch
+    }
+
     /// The earliest time a batch is due, if any is collected.
     pub(super) fn next_due(&self) -> Option<u64> {
-        self.due
-            .iter()
-            .find(|(_, rid)| self.pending.contains_key(rid))
-            .map(|(due, _)| *due)
+        self.due.front().map(|(at, _)| *at)
     }
 
     /// Rooms whose batches are due at `now_ms`.
     fn take_due(&mut self, now_ms: u64) -> Vec<RoomId> {
         let mut due = Vec::new();
-        while let Some(&(at, rid)) = self.due.front() {
-            if !self.pending.contains_key(&rid) {
-                self.due.pop_front(); // sent early
-                continue;
-            }
-            if at > now_ms {
-                break;
-            }
+        while let Some(&(at, rid)) = self.due.front().filter(|(at, _)| *at <= now_ms) {
             self.due.pop_front();
-            due.push(rid);
+            if self.is_live(at, rid) {
+                due.push(rid);
+            }
         }
+        self.prune();
         due
     }
 }
@@ -118,7 +138,7 @@ impl Hub {
 
     /// Send `rid`'s batch now (before anything else goes to its members).
     pub(super) fn flush_batch(&mut self, rid: RoomId, net: &mut impl Net) {
-        let Some(mut batch) = self.batches.pending.remove(&rid) else {
+        let Some(mut batch) = self.batches.take(rid) else {
             return;
         };
         let Some(room) = self
