@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use roomcast::config::RoomPolicy;
 use roomcast::proto::CloseCode;
 use roomcast::room::fuzzing::small_config;
-use roomcast::room::{ConnKey, ConnectParams, Hub, Net, Now, RoomEvent};
+use roomcast::room::{ConnKey, ConnectParams, Hub, Net, Now, Posted, RoomEvent};
 use roomcast::server::outbox::Outbox;
 use std::rc::Rc;
 
@@ -68,10 +68,8 @@ fn broadcast(c: &mut Criterion) {
             for q in net.0.iter_mut() {
                 q.clear();
             }
-            let (delivered, _) = hub
-                .publish_to_room("hot", event, now, &mut net)
-                .unwrap_or_default();
-            assert_eq!(delivered, MEMBERS);
+            let posted = hub.publish_to_room("hot", event, now, &mut net);
+            assert!(matches!(posted, Ok(Posted::Done(MEMBERS, _))));
         })
     });
     group.finish();

@@ -21,5 +21,7 @@ pub mod auth;
 pub mod config;
 mod ids;
 pub mod proto;
+pub mod redis;
 pub mod room;
 pub mod server;
+pub mod supervisor;

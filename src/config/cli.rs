@@ -130,6 +130,21 @@ pub struct Cli {
     /// Milliseconds between flushes of queued frames (default 0: every turn).
     #[arg(long)]
     write_delay_ms: Option<u64>,
+    /// Where shared state lives: memory (one node) or redis (default memory).
+    #[arg(long, value_enum)]
+    engine: Option<super::EngineKind>,
+    /// Redis for engine = redis (default redis://127.0.0.1:6379/0; or ROOMCAST_REDIS_URL).
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (default roomcast).
+    #[arg(long)]
+    redis_prefix: Option<String>,
+    /// Seconds after which a dead node's users stop counting (default 10).
+    #[arg(long)]
+    node_ttl: Option<f64>,
+    /// Worker processes sharing the port with SO_REUSEPORT (default 1; more needs engine = redis).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 impl Cli {
@@ -182,7 +197,11 @@ impl Cli {
             access_log,
             compression,
             batch_window_ms,
-            write_delay_ms
+            write_delay_ms,
+            engine,
+            redis_prefix,
+            node_ttl,
+            workers
         );
         if let Some(v) = self.rate_limit_per_sec {
             cfg.rate_limit.per_sec = v;
@@ -211,6 +230,12 @@ impl Cli {
             if let Some(v) = flag {
                 *slot = Some(v.clone());
             }
+        }
+        if let Ok(v) = std::env::var("ROOMCAST_REDIS_URL") {
+            cfg.redis_url = v;
+        }
+        if let Some(v) = &self.redis_url {
+            cfg.redis_url = v.clone();
         }
     }
 }

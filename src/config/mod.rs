@@ -24,6 +24,16 @@ pub enum RoomPolicy {
 }
 
 /// How clients prove who they are (SPEC §3).
+/// Where the shared room state lives (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// In this process: one node, nothing to run beside it.
+    Memory,
+    /// In Redis: any number of nodes behave as one server.
+    Redis,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
@@ -139,6 +149,11 @@ pub struct Config {
     /// Milliseconds between flushes of queued frames (0: every turn):
     /// fewer, larger writes for some latency.
     pub write_delay_ms: u64,
+    pub engine: EngineKind,
+    pub redis_url: String,
+    pub redis_prefix: String,
+    pub node_ttl: f64,
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -182,6 +197,12 @@ impl Default for Config {
             compression: false,
             batch_window_ms: 0,
             write_delay_ms: 0,
+            engine: EngineKind::Memory,
+            redis_url: "redis://127.0.0.1:6379/0".into(),
+            redis_prefix: "roomcast".into(),
+            // SPEC §7: a dead node stops counting within 10 s.
+            node_ttl: 10.0,
+            workers: 1,
         }
     }
 }
@@ -214,6 +235,7 @@ impl Config {
             ("close_timeout", self.close_timeout),
             ("room_ttl", self.room_ttl),
             ("offline_ttl", self.offline_ttl),
+            ("node_ttl", self.node_ttl),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1e7) {
                 return Err(format!(
@@ -247,6 +269,11 @@ impl Config {
             (!(1..=100).contains(&self.max_json_depth), "max_json_depth", "expected 1 to 100"),
             (self.batch_window_ms > 10_000, "batch_window_ms", "at most 10000"),
             (self.write_delay_ms > 10_000, "write_delay_ms", "at most 10000"),
+            (crate::redis::RedisUrl::parse(&self.redis_url).is_err(), "redis_url", "expected redis://[:password@]host[:port][/db]"),
+            (!crate::ids::valid_name(&self.redis_prefix), "redis_prefix", "expected 1 to 64 letters, digits, '_', '-', '.' or ':'"),
+            (self.node_ttl < 1.0, "node_ttl", "at least 1 second"),
+            (!(1..=256).contains(&self.workers), "workers", "expected 1 to 256"),
+            (self.workers > 1 && self.engine != EngineKind::Redis, "workers", "more than one worker needs engine = \"redis\" (workers share nothing else)"),
         ];
         match checks.iter().find(|(broken, _, _)| *broken) {
             Some((_, key, why)) => Err(format!("bad value for {key}: {why}")),

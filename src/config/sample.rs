@@ -38,6 +38,11 @@ const KEYS: &[(&str, &str)] = &[
     ("compression", "Accept permessage-deflate (RFC 7692) when a client offers it. A room\nmessage is compressed once for every member; no context is kept."),
     ("batch_window_ms", "Room chat for clients that connect with ?batch=1 is collected for this\nmany ms per room and sent as one JSON array frame (0: every turn)."),
     ("write_delay_ms", "Queued frames are written at most once per this many ms (0: every\nturn): fewer, larger writes for clients that do not batch."),
+    ("engine", "Where rooms' seq, history and epochs, inboxes, bans and mutes live:\n\"memory\" (this process) or \"redis\" (shared: many nodes act as one server)."),
+    ("redis_url", "The Redis of engine = \"redis\" (ROOMCAST_REDIS_URL wins over the file)."),
+    ("redis_prefix", "Prefix of every Redis key and channel: several clusters can share a Redis."),
+    ("node_ttl", "Seconds after which a node that died stops counting toward presence."),
+    ("workers", "Worker processes sharing the port with SO_REUSEPORT (more than one\nneeds engine = \"redis\")."),
     ("rate_limit", "Requests per connection: 20/s with bursts of 40 is far above a person\ntyping and far below a script. per_sec = 0 turns it off."),
 ];
 

@@ -57,6 +57,9 @@ pub struct Publication<'a> {
     pub from_json: &'a str,
     /// The `data`, raw JSON.
     pub data: &'a str,
+    /// Who waits for the seq (an API request), answered with
+    /// [`Completion::Acked`] by an engine that answers later.
+    pub ticket: Option<u64>,
 }
 
 /// What an engine answers, polled with [`Engine::poll_completion`].
@@ -72,6 +75,101 @@ pub enum Completion {
         /// application event never is.
         droppable: bool,
     },
+    /// A room asked for with [`Engine::prepare`] is ready: joins may go on.
+    RoomReady(Rc<str>),
+    /// It could not be made ready (the engine is down): joins get `unavailable`.
+    RoomFailed(Rc<str>),
+    /// A publication with a ticket was stored with this seq (`None`: it
+    /// may not have been; the requester is told `unavailable`).
+    Acked {
+        /// The room.
+        room: Rc<str>,
+        /// The publication's ticket.
+        ticket: u64,
+        /// Its seq.
+        seq: Option<u64>,
+    },
+    /// A message was retracted on another node: local members are told.
+    Retracted {
+        /// The room.
+        room: Rc<str>,
+        /// The message.
+        seq: u64,
+    },
+    /// Stored private messages taken for `user` (oldest first).
+    Offline {
+        /// Whose.
+        user: Rc<str>,
+        /// The frames.
+        frames: Vec<Rc<[u8]>>,
+    },
+    /// A private message for `user`, from any node: to its connections here.
+    Private {
+        /// To whom.
+        user: Rc<str>,
+        /// The frame.
+        frame: Rc<[u8]>,
+    },
+    /// A routed private was delivered to this many connections in all, or
+    /// stored (`None`: it may not have been; the sender is told `unavailable`).
+    PrivateAcked {
+        /// The private's ticket.
+        ticket: u64,
+        /// (connections delivered to, stored).
+        result: Option<(usize, bool)>,
+    },
+    /// A broadcast from another node: to every connection here.
+    Broadcast(Rc<[u8]>),
+    /// `user` joined `room` on another node under the exclusive policy:
+    /// their connections here in other rooms are moved out.
+    Moved {
+        /// Who.
+        user: Rc<str>,
+        /// Where to.
+        room: Rc<str>,
+    },
+    /// Another node kicked `user` (from `room`, or everywhere).
+    Kick {
+        /// Whom.
+        user: Rc<str>,
+        /// Where from (`None`: every room, and the connections close).
+        room: Option<Rc<str>>,
+        /// Told to the user.
+        reason: Rc<str>,
+    },
+}
+
+/// Whether a room's state is here to join it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Yes: [`Engine::room_info`] and [`Engine::messages`] answer for it.
+    Ready,
+    /// Asked for: a [`Completion::RoomReady`] or `RoomFailed` follows.
+    Pending,
+    /// The engine cannot reach its state now.
+    Unavailable,
+}
+
+/// The engine cannot take the request now (SPEC §7: `unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// An engine whose state is across TCP connections the server's loop
+/// owns: the server connects, reads and writes; the engine only sees bytes
+/// (sans-IO, as quinn-proto).
+pub trait Remote {
+    /// `host:port` to connect to.
+    fn addr(&self) -> String;
+    /// How many connections (links) it wants.
+    fn links(&self) -> usize;
+    /// Link `link` is connected: queue what a new connection sends first.
+    fn on_connected(&mut self, link: usize, now: Now);
+    /// Bytes read from `link`; an error means the link must be dropped.
+    fn on_bytes(&mut self, link: usize, bytes: &[u8], now: Now) -> Result<(), String>;
+    /// `link` is gone: everything in flight on it has failed.
+    fn on_lost(&mut self, link: usize, now: Now);
+    /// Bytes to write on `link` (the server takes what it writes).
+    fn output(&mut self, link: usize) -> &mut Vec<u8>;
 }
 
 /// What a joining client needs to know about a room's log.
@@ -95,6 +193,8 @@ pub enum RetractError {
     NotFound,
     /// Only the author or a moderator may retract it.
     NotAuthor,
+    /// The engine cannot reach the history now.
+    Unavailable,
 }
 
 /// The state an engine keeps. See the module docs.
@@ -102,7 +202,12 @@ pub trait Engine {
     /// The room's log, created (seq 0, a new epoch) if it has none.
     fn room_info(&mut self, room: &str, now: Now) -> RoomInfo;
     /// Number, store and publish a chat; the answer is a [`Completion`].
-    fn publish(&mut self, publication: Publication<'_>, now: Now);
+    fn publish(&mut self, publication: Publication<'_>, now: Now) -> Result<(), Unavailable>;
+    /// Make `room`'s log ready to join (an engine that mirrors remote
+    /// state subscribes and loads it first).
+    fn prepare(&mut self, _room: &str, _now: Now) -> Readiness {
+        Readiness::Ready
+    }
     /// The next answer to a request, in order.
     fn poll_completion(&mut self) -> Option<Completion>;
     /// Stored messages, oldest first: with `since`, the first `limit`
@@ -127,11 +232,18 @@ pub trait Engine {
     fn take_offline(&mut self, user: &str, now: Now) -> Vec<Rc<[u8]>>;
 
     /// Ban `user` from `room` (`None`: from connecting) until `until_ms`.
-    fn ban(&mut self, user: &str, room: Option<&str>, until_ms: u64) -> Result<(), OverCapacity>;
+    fn ban(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        until_ms: u64,
+        now: Now,
+    ) -> Result<(), OverCapacity>;
     /// Whether `user` may not be in `room` (`None`: connect at all) now.
     fn is_banned(&self, user: &str, room: Option<&str>, now: Now) -> bool;
     /// Refuse `user`'s chat in `room` until `until_ms`.
-    fn mute(&mut self, user: &str, room: &str, until_ms: u64) -> Result<(), OverCapacity>;
+    fn mute(&mut self, user: &str, room: &str, until_ms: u64, now: Now)
+        -> Result<(), OverCapacity>;
     /// Whether `user` may not chat in `room` now.
     fn is_muted(&self, user: &str, room: &str, now: Now) -> bool;
 
@@ -140,6 +252,38 @@ pub trait Engine {
 
     /// What the engine holds against its budgets (SPEC §6).
     fn usage(&self) -> Usage;
+
+    /// Its name in logs and `/metrics`.
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+    /// Whether it can serve requests that need its state (`/readyz`).
+    fn is_up(&self) -> bool {
+        true
+    }
+    /// `user` has `count` connections here now (0: none left).
+    fn user_here(&mut self, _user: &str, _count: usize) {}
+    /// Route a private to every connection of `to` on every node (or its
+    /// inbox): answered with [`Completion::PrivateAcked`] for `ticket`.
+    /// `None`: the engine does not route; the hub delivers here.
+    fn route_private(
+        &mut self,
+        _to: &str,
+        _frame: &Rc<[u8]>,
+        _ticket: u64,
+    ) -> Option<Result<(), Unavailable>> {
+        None
+    }
+    /// Tell the other nodes about a broadcast sent here.
+    fn broadcast_elsewhere(&mut self, _frame: &Rc<[u8]>) {}
+    /// Tell the other nodes that `user` joined `room` (exclusive policy).
+    fn moved_elsewhere(&mut self, _user: &str, _room: &str) {}
+    /// Tell the other nodes that `user` was kicked (from `room`).
+    fn kick_elsewhere(&mut self, _user: &str, _room: Option<&str>, _reason: &str) {}
+    /// Its connections, if its state is remote.
+    fn remote(&mut self) -> Option<&mut dyn Remote> {
+        None
+    }
 }
 
 /// There is no room for another ban or mute (`max_bans`).

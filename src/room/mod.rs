@@ -23,10 +23,11 @@ mod hub;
 pub(crate) mod memory;
 mod policy;
 pub(crate) mod protocol;
+pub(crate) mod redis_engine;
 mod rooms;
 mod users;
 
-pub use hub::{ConnectParams, Hub, HubConfig, Kick, Refusal, Refused, RoomEvent};
+pub use hub::{ConnectParams, Hub, HubConfig, Kick, Posted, Refusal, Refused, RoomEvent, Sent};
 
 use crate::proto::CloseCode;
 use std::rc::Rc;

@@ -157,10 +157,13 @@ const HTTP_HEADROOM: usize = 16;
 const LISTEN_BACKLOG: i32 = 4096;
 
 /// Bind the listener with our backlog (mio's `bind` uses 128).
-pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(super) fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
+    // --workers: every worker listens on the port; the kernel spreads
+    // connections over them.
+    socket.set_reuse_port(reuse_port)?;
     socket.set_nonblocking(true)?;
     // The error names the address ("Address already in use" alone does not
     // say which).

@@ -4,7 +4,7 @@
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
 use super::Server;
-use crate::room::{Kick, Refusal, RoomEvent};
+use crate::room::{Kick, Posted, Refusal, RoomEvent, Sent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
@@ -54,6 +54,12 @@ struct MuteBody<'a> {
 
 /// Compare in constant time (`subtle`), so the key cannot be guessed byte
 /// by byte from response times. Only the length may leak.
+/// A publish answer: now, or once the engine acks the ticket.
+enum Published {
+    Now(String),
+    Later(u64),
+}
+
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
@@ -121,7 +127,11 @@ impl Server {
                 .hub
                 .history_json(room, q("since"), q("limit"))
                 .ok_or(HttpError::NotFound),
-            ("POST", ["publish"]) => self.api_publish(body),
+            ("POST", ["publish"]) => match self.api_publish(body) {
+                Ok(Published::Now(json)) => Ok(json),
+                Ok(Published::Later(ticket)) => return self.await_ack(key, req, ticket),
+                Err(e) => Err(e),
+            },
             ("POST", ["kick"]) => self.api_kick(body),
             ("POST", ["mute"]) => self.api_mute(body),
             ("POST", ["retract"]) => self.api_retract(body),
@@ -146,7 +156,44 @@ impl Server {
         }
     }
 
-    fn api_publish(&mut self, body: &[u8]) -> Result<String, HttpError> {
+    /// The answer to `POST /api/publish` waits for the engine's ack.
+    fn await_ack(&mut self, key: usize, req: &super::http::OwnedRequest, ticket: u64) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(http) = conn.http.as_mut() {
+            http.awaiting = true;
+        }
+        let how = super::http::Answer {
+            keep_alive: req.keep_alive,
+            head_only: req.head_only,
+        };
+        self.awaiting_acks.insert(ticket, (key, conn.id, how));
+    }
+
+    /// Answer the API publications the engine acked.
+    pub(super) fn answer_acks(&mut self) {
+        for (ticket, outcome) in self.hub.take_acks() {
+            let Some((key, id, how)) = self.awaiting_acks.remove(&ticket) else {
+                continue;
+            };
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id) else {
+                continue;
+            };
+            if let Some(http) = conn.http.as_mut() {
+                http.awaiting = false;
+            }
+            match outcome {
+                Some(json) => {
+                    self.http_answer(key, how, 200, "application/json", json.as_bytes());
+                }
+                None => self.http_error(key, HttpError::Unavailable("engine unavailable"), false),
+            }
+            self.http_resume.push(key);
+        }
+    }
+
+    fn api_publish(&mut self, body: &[u8]) -> Result<Published, HttpError> {
         let b: PublishBody<'_> = serde_json::from_slice(body)
             .map_err(|_| HttpError::BadRequest("body must be a JSON object"))?;
         let data = b
@@ -161,18 +208,30 @@ impl Server {
                 kind: b.kind.as_deref(),
                 from: b.from.as_deref(),
             };
-            let (delivered, seq) = self
+            let posted = self
                 .with_hub(|hub, net, now| hub.publish_to_room(room, event, now, net))
                 .map_err(refusal_status)?;
-            Ok(ack_json(&[("delivered", delivered as u64), ("seq", seq)]))
+            match posted {
+                Posted::Done(delivered, seq) => Ok(Published::Now(ack_json(&[
+                    ("delivered", delivered as u64),
+                    ("seq", seq),
+                ]))),
+                Posted::Pending(ticket) => Ok(Published::Later(ticket)),
+            }
         } else if let Some(user) = b.user.as_deref() {
-            let (delivered, stored) = self
+            let sent = self
                 .with_hub(|hub, net, now| hub.publish_to_user(user, data, now, net))
                 .ok_or(HttpError::BadRequest("bad user id"))?;
-            Ok(format!("{{\"delivered\":{delivered},\"stored\":{stored}}}"))
+            match sent {
+                Sent::Done(delivered, stored) => Ok(Published::Now(format!(
+                    "{{\"delivered\":{delivered},\"stored\":{stored}}}"
+                ))),
+                Sent::Pending(ticket) => Ok(Published::Later(ticket)),
+                Sent::Unavailable => Err(HttpError::Unavailable("engine unavailable")),
+            }
         } else if b.broadcast {
             let delivered = self.with_hub(|hub, net, now| hub.publish_broadcast(data, now, net));
-            Ok(ack_json(&[("delivered", delivered as u64)]))
+            Ok(Published::Now(ack_json(&[("delivered", delivered as u64)])))
         } else {
             Err(HttpError::BadRequest(
                 "publish needs room, user or broadcast",

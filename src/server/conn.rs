@@ -56,6 +56,8 @@ pub struct HttpIn {
     pub scanner: HeadScanner,
     /// The request being answered is `HEAD` (its answer has no body).
     pub head_only: bool,
+    /// Its answer waits for the engine (the next request waits too).
+    pub awaiting: bool,
 }
 
 /// A connection in the server's slab.

@@ -6,9 +6,10 @@ use super::conn::{Conn, ReplyState};
 use super::replies::Replies;
 use super::{queue_on, Reason, Server, Stats};
 use crate::auth::{self, Role, TokenError};
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, EngineKind};
 use crate::proto::CloseCode;
 use crate::room::protocol;
+use crate::room::redis_engine::{RedisEngine, RedisSettings};
 use crate::room::{ConnKey, ConnectParams, Hub, HubConfig, Net, Now};
 use slab::Slab;
 use std::collections::HashMap;
@@ -126,6 +127,37 @@ pub(super) fn hub_config(cfg: &Config) -> HubConfig {
         batch_window_ms: cfg.batch_window_ms,
     }
 }
+
+/// The hub, with the engine the configuration names.
+pub(super) fn make_hub(cfg: &Config) -> Hub {
+    let hub_cfg = hub_config(cfg);
+    match cfg.engine {
+        EngineKind::Memory => Hub::new(hub_cfg),
+        EngineKind::Redis => {
+            let Ok(url) = crate::redis::RedisUrl::parse(&cfg.redis_url) else {
+                // validate() refused it already.
+                return Hub::new(hub_cfg);
+            };
+            let engine = RedisEngine::new(RedisSettings {
+                url,
+                prefix: cfg.redis_prefix.clone(),
+                history_size: cfg.history_size,
+                room_ttl_ms: super::ms(cfg.room_ttl),
+                offline_queue: cfg.offline_queue,
+                offline_ttl_ms: super::ms(cfg.offline_ttl),
+                max_bans: cfg.max_bans,
+                max_in_flight: REDIS_MAX_IN_FLIGHT,
+                node_ttl_ms: super::ms(cfg.node_ttl),
+            });
+            Hub::with_engine(hub_cfg, Box::new(engine))
+        }
+    }
+}
+
+/// Commands sent to Redis and not yet answered, at most: past it requests
+/// get `unavailable` (SPEC §7: bounded, never accepted and lost). 64k
+/// publishes of 1 KiB is 64 MiB in flight.
+const REDIS_MAX_IN_FLIGHT: usize = 65_536;
 
 impl Server {
     /// Run `f` on the hub with a [`ServerNet`], then act on the closes it asked for.

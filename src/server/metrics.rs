@@ -196,6 +196,20 @@ impl Server {
             self.hub.batches_sent() as f64,
         )
         .write(&mut out);
+        Family::single(
+            "roomcast_engine_up",
+            "gauge",
+            "1 while the engine can serve (memory: always; redis: while connected).",
+            if self.hub.engine_up() { 1.0 } else { 0.0 },
+        )
+        .write(&mut out);
+        Family::single(
+            "roomcast_engine_links_lost_total",
+            "counter",
+            "Connections to the engine's Redis that were lost.",
+            self.remote_links.as_ref().map_or(0, |r| r.lost) as f64,
+        )
+        .write(&mut out);
         let (rss, cpu) = (sys::rss_bytes() as f64, sys::cpu_seconds());
         Family::single(PROCESS_RSS.0, PROCESS_RSS.1, PROCESS_RSS.2, rss).write(&mut out);
         Family::single(PROCESS_CPU.0, PROCESS_CPU.1, PROCESS_CPU.2, cpu).write(&mut out);

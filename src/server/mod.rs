@@ -23,6 +23,7 @@ mod lifecycle;
 mod metrics;
 pub mod outbox;
 mod per_ip;
+mod remote;
 mod replies;
 mod sockets;
 mod stats;
@@ -151,6 +152,8 @@ pub struct Server {
     next_flush_ms: u64,
     /// The counters.
     stats: Stats,
+    awaiting_acks: HashMap<u64, (usize, u64, http::Answer)>,
+    remote_links: Option<remote::RemoteLinks>,
 }
 
 impl Server {
@@ -162,12 +165,13 @@ impl Server {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let max_connections = fit_to_descriptors(cfg.max_connections);
         let poll = Poll::new()?;
-        let mut listener = accept::bind_listener(addr)?;
+        let mut listener = accept::bind_listener(addr, cfg.workers > 1)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let hub = Hub::new(hubnet::hub_config(&cfg));
+        let mut hub = hubnet::make_hub(&cfg);
+        let remote_links = hub.remote().map(|r| remote::RemoteLinks::new(r.links()));
         let per_ip = per_ip::PerIp::new(cfg.max_connections_per_ip);
         let access = if cfg.access_log {
             log::Level::Info
@@ -224,6 +228,8 @@ impl Server {
             next_hub_tick_ms: HUB_TICK_MS,
             next_flush_ms: 0,
             stats: Stats::default(),
+            awaiting_acks: HashMap::new(),
+            remote_links,
         })
     }
 
@@ -265,9 +271,10 @@ impl Server {
     /// `close_timeout` passed after the shutdown began.
     pub fn run(&mut self) -> io::Result<()> {
         log::info!(
-            "roomcast {} listening on {} (engine memory, max_connections {}, max_message_size {}, rate_limit {}/s): open http://{}/",
+            "roomcast {} listening on {} (engine {}, max_connections {}, max_message_size {}, rate_limit {}/s): open http://{}/",
             env!("CARGO_PKG_VERSION"),
             self.local_addr,
+            self.hub.engine_name(),
             self.max_connections,
             self.cfg.max_message_size,
             self.cfg.rate_limit.per_sec,
@@ -285,6 +292,7 @@ impl Server {
             for event in events.iter() {
                 self.on_event(event);
             }
+            self.pump_remote();
             if self.shutdown.load(Ordering::SeqCst) && self.draining_until.is_none() {
                 self.begin_shutdown();
             }
@@ -315,6 +323,7 @@ impl Server {
                 let drained = std::mem::take(&mut self.drained);
                 self.report_drained(&drained);
             }
+            self.flush_remote();
             self.reap();
             if self.now_ms >= self.next_stats_ms {
                 self.next_stats_ms = self.now_ms + STATS_EVERY_MS;
@@ -336,6 +345,11 @@ impl Server {
             LISTENER => self.accept_pending = true,
             WAKER => {}
             SIGNALS => self.drain_signals(),
+            token if remote::link_of(token).is_some() => {
+                if let Some(link) = remote::link_of(token) {
+                    self.on_remote_event(link);
+                }
+            }
             Token(key) => {
                 if event.is_writable() {
                     self.mark_dirty(key);
@@ -364,6 +378,9 @@ impl Server {
             ms = ms.min(self.next_flush_ms.saturating_sub(self.now_ms));
         }
         if let Some(t) = self.hub.next_batch_due() {
+            ms = ms.min(t.saturating_sub(self.now_ms));
+        }
+        if let Some(t) = self.remote_links.as_ref().and_then(|r| r.next_attempt_ms()) {
             ms = ms.min(t.saturating_sub(self.now_ms));
         }
         if let Some(t) = self.wheel.next_timeout_ms(self.now_ms) {

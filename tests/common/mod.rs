@@ -2,6 +2,8 @@
 //! and frame reading with a timeout (never a sleep as synchronisation).
 #![allow(dead_code)]
 
+pub mod redis;
+
 use roomcast::config::Config;
 use roomcast::proto::frame::{encode_frame, OpCode};
 use roomcast::proto::fuzzing::Decoded;
@@ -310,6 +312,18 @@ impl Client {
         }
     }
 
+    /// The next message, of type `a` or `b`, skipping presence events.
+    pub fn expect_skipping_presence_or(&mut self, a: &str, b: &str) -> serde_json::Value {
+        loop {
+            let v = self.next();
+            match v["type"].as_str() {
+                Some("user_joined" | "user_left" | "online") => continue,
+                Some(t) if t == a || t == b => return v,
+                _ => panic!("expected {a} or {b}, got {v}"),
+            }
+        }
+    }
+
     /// Read until a message of type `kind` (within the read timeout).
     pub fn until(&mut self, kind: &str) -> serde_json::Value {
         loop {
@@ -389,6 +403,8 @@ impl Client {
 pub struct Daemon {
     pub child: std::process::Child,
     pub addr: SocketAddr,
+    /// Every line it logged after the `listening on` line.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -429,8 +445,14 @@ impl Daemon {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
-        Daemon { child, addr }
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, addr, log }
     }
 
     /// The server's resident memory (VmRSS), bytes.
@@ -452,6 +474,15 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{}", self.addr, path)
+    }
+
+    /// Whether a logged line contains every one of `words`.
+    pub fn logged(&self, words: &[&str]) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| words.iter().all(|w| l.contains(w)))
     }
 
     /// The server's user + system CPU seconds so far.

@@ -2,11 +2,12 @@
 //! path: a chat is numbered and framed once by the engine, and the same
 //! `Rc<[u8]>` goes into every member's queue.
 
+use super::remote::{Sent, Waiter};
 use super::{Hub, Join};
 use crate::auth::Role;
 use crate::ids::valid_user;
 use crate::proto::CloseCode;
-use crate::room::engine::{Publication, RetractError};
+use crate::room::engine::{Publication, RetractError, Unavailable};
 use crate::room::policy::Rate;
 use crate::room::protocol::{self, JsonFrame, ParseError, Request};
 use crate::room::{ConnKey, Net, Now, RoomId};
@@ -232,19 +233,30 @@ impl Hub {
             author: &author,
             data: data.get(),
         };
-        self.publish_chat(rid, post, now, net);
+        if self.publish_chat(rid, post, None, now, net).is_err() {
+            let e = protocol::error(
+                "unavailable",
+                "the engine cannot store messages now",
+                req.id,
+            );
+            net.send(key, &e);
+        }
     }
 
     /// Number, frame, store and deliver one room chat; (deliveries, seq)
-    /// once the engine completed it (the memory engine: at once).
+    /// if the engine completed it at once (the memory engine does; one
+    /// that answers later acks `ticket`).
     pub(super) fn publish_chat(
         &mut self,
         rid: RoomId,
         post: Post<'_>,
+        ticket: Option<u64>,
         now: Now,
         net: &mut impl Net,
-    ) -> Option<(usize, u64)> {
-        let room = self.rooms.get(rid)?;
+    ) -> Result<Option<(usize, u64)>, Unavailable> {
+        let Some(room) = self.rooms.get(rid) else {
+            return Ok(None);
+        };
         let publication = Publication {
             kind: post.kind,
             room: room.name(),
@@ -252,9 +264,10 @@ impl Hub {
             author: post.author,
             from_json: post.from_json,
             data: post.data,
+            ticket,
         };
-        self.engine.publish(publication, now);
-        self.deliver_completions(now, net)
+        self.engine.publish(publication, now)?;
+        Ok(self.deliver_completions(now, net))
     }
 
     fn cmd_private(&mut self, key: ConnKey, req: &Request<'_>, now: Now, net: &mut impl Net) {
@@ -269,39 +282,58 @@ impl Hub {
         let Some(from) = self.user_of(key).map(|u| u.name_json()) else {
             return;
         };
-        let (delivered, stored) = self.send_private(&from, to, data.get(), now, net);
-        let ack = JsonFrame::new("ack")
-            .num("delivered", delivered as u64)
-            .bool("stored", stored)
-            .id(req.id)
-            .finish();
-        net.send(key, &ack);
+        match self.send_private(&from, to, data.get(), now, net) {
+            Sent::Done(delivered, stored) => {
+                let ack = JsonFrame::new("ack")
+                    .num("delivered", delivered as u64)
+                    .bool("stored", stored)
+                    .id(req.id)
+                    .finish();
+                net.send(key, &ack);
+            }
+            Sent::Pending(ticket) => {
+                let waiter = Waiter::Client(key, req.id.map(|id| id.to_owned()));
+                self.waiters.insert(ticket, waiter);
+            }
+            Sent::Unavailable => {
+                let e =
+                    protocol::error("unavailable", "private messages cannot be sent now", req.id);
+                net.send(key, &e);
+            }
+        }
     }
 
-    /// A `private` to every connection of `to`, or stored if `to` is offline.
-    /// Returns (connections delivered to, stored).
-    pub fn send_private(
+    /// A `private` to every connection of `to`, or stored if `to` is offline:
+    /// (connections delivered to, stored) now, or later for a ticket when
+    /// the engine routes it through other nodes.
+    pub(super) fn send_private(
         &mut self,
         from_json: &str,
         to: &str,
         data: &str,
         now: Now,
         net: &mut impl Net,
-    ) -> (usize, bool) {
+    ) -> Sent {
         let frame = JsonFrame::new("private")
             .raw("from", from_json)
             .str("to", to)
             .raw("data", data)
             .num("ts", now.wall_ms)
             .finish();
+        let ticket = self.next_ticket();
+        match self.engine.route_private(to, &frame, ticket) {
+            Some(Ok(())) => return Sent::Pending(ticket),
+            Some(Err(Unavailable)) => return Sent::Unavailable,
+            None => {}
+        }
         let conns = self.users.conns_of(to);
         if !conns.is_empty() {
             for &conn in conns {
                 net.send(conn, &frame);
             }
-            return (conns.len(), false);
+            return Sent::Done(conns.len(), false);
         }
-        (0, self.engine.store_offline(to, frame, now))
+        Sent::Done(0, self.engine.store_offline(to, frame, now))
     }
 
     fn cmd_retract(&mut self, key: ConnKey, req: &Request<'_>, net: &mut impl Net) {
@@ -326,6 +358,7 @@ impl Hub {
             Err(RetractError::NotAuthor) => {
                 ("forbidden", "only the author or a moderator may retract")
             }
+            Err(RetractError::Unavailable) => ("unavailable", "the history cannot be reached now"),
         };
         net.send(key, &protocol::error(refusal.0, refusal.1, req.id));
     }
@@ -346,7 +379,7 @@ impl Hub {
 
     /// Members of `rid` get `retracted` for `seq` (after the room's batch,
     /// which may hold that message).
-    fn announce_retract(&mut self, rid: RoomId, seq: u64, net: &mut impl Net) {
+    pub(super) fn announce_retract(&mut self, rid: RoomId, seq: u64, net: &mut impl Net) {
         self.flush_batch(rid, net);
         let Some(room) = self.rooms.get(rid) else {
             return;

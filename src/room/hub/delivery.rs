@@ -34,6 +34,38 @@ impl Hub {
                     });
                     last = Some((delivered, message.seq));
                 }
+                Completion::Acked { room, ticket, seq } => {
+                    let members = self
+                        .rooms
+                        .find(&room)
+                        .and_then(|rid| self.rooms.get(rid))
+                        .map_or(0, |r| r.members().len());
+                    let json = seq.map(|s| format!("{{\"delivered\":{members},\"seq\":{s}}}"));
+                    self.acks.push((ticket, json));
+                }
+                Completion::RoomReady(room) => self.resume_joins(&room, now, net),
+                Completion::RoomFailed(room) => self.fail_joins(&room, net),
+                Completion::Retracted { room, seq } => {
+                    if let Some(rid) = self.rooms.find(&room) {
+                        self.announce_retract(rid, seq, net);
+                    }
+                }
+                Completion::Offline { user, frames } => {
+                    self.deliver_offline(&user, frames, now, net)
+                }
+                Completion::Private { user, frame } => self.private_here(&user, &frame, net),
+                Completion::PrivateAcked { ticket, result } => {
+                    self.private_acked(ticket, result, net)
+                }
+                Completion::Broadcast(frame) => {
+                    for (key, _) in self.clients.iter() {
+                        net.send(key, &frame);
+                    }
+                }
+                Completion::Moved { user, room } => self.moved_elsewhere(&user, &room, now, net),
+                Completion::Kick { user, room, reason } => {
+                    self.kick_local(&user, room.as_deref(), &reason, now, net);
+                }
             }
         }
         last

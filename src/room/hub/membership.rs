@@ -26,16 +26,21 @@ impl Hub {
             return net.send(key, &e);
         }
         let existing = self.rooms.find(join.room);
-        if let Some(rid) = existing.filter(|r| client.membership(*r).is_some()) {
-            // Already a member: answer again (and replay), change nothing.
-            return self.reply_joined(key, rid, join, now, net);
-        }
-        // SPEC §6 max_rooms: checked before anyone is moved out.
-        if !self.has_room_for(join.room) {
+        let member_of = existing.filter(|r| client.membership(*r).is_some());
+        // SPEC §6 max_rooms: checked before the engine is asked for the room
+        // and before anyone is moved out.
+        if member_of.is_none() && !self.has_room_for(join.room) {
             let e = protocol::error("over_capacity", "the server holds max_rooms rooms", id);
             return net.send(key, &e);
         }
-        if !self.make_room_for(key, existing, id, now, net) {
+        if !self.ready_to_join(key, join, now, net) {
+            return;
+        }
+        if let Some(rid) = member_of {
+            // Already a member: answer again (and replay), change nothing.
+            return self.reply_joined(key, rid, join, now, net);
+        }
+        if !self.make_room_for(key, (existing, join.room), id, now, net) {
             return;
         }
         let rid = self.rooms.entry(join.room, now.mono_ms);
@@ -70,7 +75,7 @@ impl Hub {
     fn make_room_for(
         &mut self,
         key: ConnKey,
-        target: Option<RoomId>,
+        (target, target_name): (Option<RoomId>, &str),
         id: Option<&RawValue>,
         now: Now,
         net: &mut impl Net,
@@ -91,6 +96,10 @@ impl Hub {
                     }
                 }
                 self.leave_all(key, now, net);
+                let (user, room) = (self.user_of(key).map(|u| u.name().clone()), target_name);
+                if let Some(user) = user {
+                    self.engine.moved_elsewhere(&user, room);
+                }
                 true
             }
             RoomPolicy::Multi => {

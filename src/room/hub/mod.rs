@@ -11,9 +11,11 @@ mod invariants;
 mod membership;
 mod moderation;
 mod queries;
+mod remote;
 mod views;
 
 pub use moderation::{Kick, Refusal};
+pub use remote::{Ack, Posted, Sent};
 pub use views::RoomEvent;
 
 use super::clients::{Client, Clients};
@@ -129,6 +131,10 @@ pub struct Hub {
     clients: Clients,
     engine: Box<dyn Engine>,
     batches: batches::Batches,
+    parked: Vec<remote::ParkedJoin>,
+    acks: Vec<Ack>,
+    tickets: u64,
+    waiters: std::collections::HashMap<u64, remote::Waiter>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -165,6 +171,10 @@ impl Hub {
             clients: Clients::default(),
             engine,
             batches: batches::Batches::default(),
+            parked: Vec::new(),
+            acks: Vec::new(),
+            tickets: 0,
+            waiters: std::collections::HashMap::new(),
         }
     }
 
@@ -318,15 +328,23 @@ impl Hub {
             net.close(key, CloseCode::POLICY, reason);
             return None;
         }
+        let count = self.users.conns_of(name).len();
+        self.engine.user_here(name, count);
         self.users.find(name)
     }
 
     /// The connection is gone (closed, failed, kicked): remove it from every
     /// room and from its user, in this turn.
     pub fn close(&mut self, key: ConnKey, now: Now, net: &mut impl Net) {
+        self.unpark(key);
         self.leave_all(key, now, net);
         if let Some(client) = self.clients.remove(key) {
+            let name = self.users.get(client.user).map(|u| u.name().clone());
             self.users.disconnect(client.user, key);
+            if let Some(name) = name {
+                let count = self.users.conns_of(&name).len();
+                self.engine.user_here(&name, count);
+            }
         }
     }
 

@@ -161,16 +161,30 @@ impl Hub {
         if let Some(secs) = kick.ban_seconds.filter(|s| s.is_finite() && *s > 0.0) {
             let until = deadline(now, secs);
             self.engine
-                .ban(kick.user, kick.room, until)
+                .ban(kick.user, kick.room, until, now)
                 .map_err(|_| Refusal::OverCapacity("max_bans"))?;
         }
-        let rid = kick.room.and_then(|r| self.rooms.find(r));
+        let reason = kick.reason.unwrap_or("kicked");
+        self.engine.kick_elsewhere(kick.user, kick.room, reason);
+        Ok(self.kick_local(kick.user, kick.room, reason, now, net))
+    }
+
+    /// Force `user`'s connections here out (of `room`, or closed).
+    pub(super) fn kick_local(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        reason: &str,
+        now: Now,
+        net: &mut impl Net,
+    ) -> usize {
+        let rid = room.and_then(|r| self.rooms.find(r));
         let targets: Vec<ConnKey> = self
             .users
-            .conns_of(kick.user)
+            .conns_of(user)
             .iter()
             .copied()
-            .filter(|k| match (kick.room, rid) {
+            .filter(|k| match (room, rid) {
                 (None, _) => true,
                 (Some(_), Some(rid)) => self
                     .clients
@@ -180,9 +194,9 @@ impl Hub {
             })
             .collect();
         for &conn in &targets {
-            self.force_out(conn, kick.reason.unwrap_or("kicked"), now, net);
+            self.force_out(conn, reason, now, net);
         }
-        Ok(targets.len())
+        targets.len()
     }
 
     /// `mute` from a moderator.
@@ -213,7 +227,7 @@ impl Hub {
             return Err(Refusal::BadRequest("seconds must be positive"));
         }
         self.engine
-            .mute(user, room, deadline(now, seconds))
+            .mute(user, room, deadline(now, seconds), now)
             .map_err(|_| Refusal::OverCapacity("max_bans"))
     }
 
@@ -251,6 +265,7 @@ impl Hub {
             .raw("data", data)
             .num("ts", now.wall_ms)
             .finish();
+        self.engine.broadcast_elsewhere(&frame);
         for (key, _) in self.clients.iter() {
             net.send(key, &frame);
         }

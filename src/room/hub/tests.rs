@@ -309,8 +309,14 @@ fn application_events_are_never_dropped_for_a_member_behind() {
         kind: Some("gift"),
         ..chat
     };
-    assert_eq!(w.hub.publish_to_room("r", chat, T0, &mut w.net), Ok((0, 1)));
-    assert_eq!(w.hub.publish_to_room("r", gift, T0, &mut w.net), Ok((1, 2)));
+    assert_eq!(
+        w.hub.publish_to_room("r", chat, T0, &mut w.net),
+        Ok(Posted::Done(0, 1))
+    );
+    assert_eq!(
+        w.hub.publish_to_room("r", gift, T0, &mut w.net),
+        Ok(Posted::Done(1, 2))
+    );
     let got = w.take(1);
     assert_eq!(
         (got.len(), got[0]["type"].clone(), got[0]["from"].clone()),

@@ -2,8 +2,9 @@
 //! server only routes and checks the key.
 
 use super::commands::Post;
-use super::{Hub, Refusal};
+use super::{Hub, Posted, Refusal, Sent};
 use crate::ids::{valid_name, valid_user};
+use crate::room::engine::Unavailable;
 use crate::room::protocol::quote;
 use crate::room::{Net, Now};
 use std::fmt::Write as _;
@@ -130,7 +131,7 @@ impl Hub {
         event: RoomEvent<'_>,
         now: Now,
         net: &mut impl Net,
-    ) -> Result<(usize, u64), Refusal> {
+    ) -> Result<Posted, Refusal> {
         if !valid_name(name) {
             return Err(Refusal::BadRequest("bad room name"));
         }
@@ -156,7 +157,12 @@ impl Hub {
             author: &author,
             data: event.data,
         };
-        Ok(self.publish_chat(rid, post, now, net).unwrap_or_default())
+        let ticket = self.next_ticket();
+        match self.publish_chat(rid, post, Some(ticket), now, net) {
+            Ok(Some(done)) => Ok(Posted::Done(done.0, done.1)),
+            Ok(None) => Ok(Posted::Pending(ticket)),
+            Err(Unavailable) => Err(Refusal::OverCapacity("engine unavailable")),
+        }
     }
 
     /// `GET /api/users/{user}`: `{"user","online","connections","rooms"}`.
@@ -192,7 +198,14 @@ impl Hub {
         data: &str,
         now: Now,
         net: &mut impl Net,
-    ) -> Option<(usize, bool)> {
-        valid_user(user).then(|| self.send_private("\"system\"", user, data, now, net))
+    ) -> Option<Sent> {
+        if !valid_user(user) {
+            return None;
+        }
+        let sent = self.send_private("\"system\"", user, data, now, net);
+        if let Sent::Pending(ticket) = sent {
+            self.waiters.insert(ticket, super::remote::Waiter::Api);
+        }
+        Some(sent)
     }
 }

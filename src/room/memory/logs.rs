@@ -252,6 +252,7 @@ mod tests {
             author: &author,
             from_json: "\"a\"",
             data: "\"0123456789\"",
+            ticket: None,
         };
         logs.publish(p, Now::default()).map_or(0, |(_, m)| m.seq)
     }

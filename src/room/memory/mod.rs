@@ -7,7 +7,8 @@ mod logs;
 mod restrictions;
 
 use super::engine::{
-    Completion, Engine, OverCapacity, Publication, RetractError, RoomInfo, Stored, Usage,
+    Completion, Engine, OverCapacity, Publication, RetractError, RoomInfo, Stored, Unavailable,
+    Usage,
 };
 use super::Now;
 use inboxes::{InboxLimits, Inboxes};
@@ -63,7 +64,7 @@ impl Engine for MemoryEngine {
         self.logs.info(room, now)
     }
 
-    fn publish(&mut self, p: Publication<'_>, now: Now) {
+    fn publish(&mut self, p: Publication<'_>, now: Now) -> Result<(), Unavailable> {
         let droppable = p.kind == "chat";
         if let Some((room, message)) = self.logs.publish(p, now) {
             self.completions.push_back(Completion::Published {
@@ -72,6 +73,7 @@ impl Engine for MemoryEngine {
                 droppable,
             });
         }
+        Ok(())
     }
 
     fn poll_completion(&mut self) -> Option<Completion> {
@@ -104,7 +106,13 @@ impl Engine for MemoryEngine {
         self.inboxes.take(user, now.mono_ms)
     }
 
-    fn ban(&mut self, user: &str, room: Option<&str>, until_ms: u64) -> Result<(), OverCapacity> {
+    fn ban(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        until_ms: u64,
+        _now: Now,
+    ) -> Result<(), OverCapacity> {
         self.restrictions
             .set(Kind::Ban, user, room.unwrap_or(""), until_ms)
             .map_err(|_| OverCapacity)
@@ -116,7 +124,13 @@ impl Engine for MemoryEngine {
             || room.is_some_and(|room| r.is_active(Kind::Ban, user, room, now.mono_ms))
     }
 
-    fn mute(&mut self, user: &str, room: &str, until_ms: u64) -> Result<(), OverCapacity> {
+    fn mute(
+        &mut self,
+        user: &str,
+        room: &str,
+        until_ms: u64,
+        _now: Now,
+    ) -> Result<(), OverCapacity> {
         self.restrictions
             .set(Kind::Mute, user, room, until_ms)
             .map_err(|_| OverCapacity)
@@ -164,7 +178,7 @@ mod tests {
 
     fn publish(e: &mut MemoryEngine, author: &str) -> Stored {
         let author: Rc<str> = Rc::from(author);
-        e.publish(
+        let _ = e.publish(
             Publication {
                 kind: "chat",
                 room: "r",
@@ -172,12 +186,13 @@ mod tests {
                 author: &author,
                 from_json: "\"a\"",
                 data: "1",
+                ticket: None,
             },
             Now::default(),
         );
         match e.poll_completion() {
             Some(Completion::Published { message, .. }) => message,
-            None => panic!("memory completes at once"),
+            other => panic!("memory completes at once: {other:?}"),
         }
     }
 
@@ -228,9 +243,9 @@ mod tests {
             mono_ms: ms,
             wall_ms: 0,
         };
-        assert!(e.ban("u", None, 100).is_ok());
-        assert!(e.ban("v", Some("r"), 100).is_ok());
-        assert!(e.mute("w", "r", 100).is_ok());
+        assert!(e.ban("u", None, 100, Now::default()).is_ok());
+        assert!(e.ban("v", Some("r"), 100, Now::default()).is_ok());
+        assert!(e.mute("w", "r", 100, Now::default()).is_ok());
         assert!(e.is_banned("u", Some("x"), t(99)));
         assert!(e.is_banned("v", Some("r"), t(99)) && !e.is_banned("v", None, t(99)));
         assert!(e.is_muted("w", "r", t(99)) && !e.is_muted("w", "s", t(99)));

@@ -22,6 +22,13 @@ const JS_CLIENT: &str = include_str!("../../../clients/js/roomcast.js");
 /// fits; anything larger is refused with 413 before it is buffered.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// How an answer is sent: what it keeps of its request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answer {
+    pub keep_alive: bool,
+    pub head_only: bool,
+}
+
 /// What the router needs of a request, owned (the buffer it came from is
 /// consumed before the answer is built).
 #[derive(Debug)]
@@ -154,6 +161,9 @@ impl Server {
             let Some(http) = conn.http.as_mut() else {
                 return HttpStall::Done;
             };
+            if http.awaiting {
+                return HttpStall::AnswerPending;
+            }
             if http.buf.is_empty() {
                 return HttpStall::NeedBytes;
             }
@@ -254,8 +264,11 @@ impl Server {
                 self.http_error(key, HttpError::MethodNotAllowed, false)
             }
             "/echo" if self.cfg.echo_endpoint => self.upgrade(key, req, Endpoint::Echo),
-            // /readyz: the memory engine needs nothing outside the process,
-            // so the server is ready whenever the loop runs.
+            // /readyz: ready while the engine can serve (the memory engine
+            // always can; the Redis engine while Redis is connected).
+            "/readyz" if !self.hub.engine_up() => {
+                self.http_error(key, HttpError::Unavailable("engine down"), false)
+            }
             "/healthz" | "/readyz" => {
                 if req.method != "GET" && req.method != "HEAD" {
                     return self.http_error(key, HttpError::MethodNotAllowed, false);
@@ -336,18 +349,34 @@ impl Server {
         content_type: &str,
         body: &[u8],
     ) {
+        let how = Answer {
+            keep_alive: req.keep_alive,
+            head_only: req.head_only,
+        };
+        self.http_answer(key, how, status, content_type, body);
+    }
+
+    /// [`Self::http_reply`] once the request itself is gone.
+    pub(super) fn http_answer(
+        &mut self,
+        key: usize,
+        how: Answer,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+    ) {
         let reply = Rc::from(
             Response {
                 status,
                 content_type,
                 body,
-                keep_alive: req.keep_alive,
+                keep_alive: how.keep_alive,
                 extra_headers: "",
-                head_only: req.head_only,
+                head_only: how.head_only,
             }
             .encode(),
         );
-        if req.keep_alive {
+        if how.keep_alive {
             self.send(key, reply);
             let deadline = self.now_ms + ms(self.cfg.handshake_timeout);
             self.schedule(key, deadline);

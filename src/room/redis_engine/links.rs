@@ -1,0 +1,428 @@
+//! The engine's side of its two connections: what a new connection sends
+//! first, what each reply means, and what is lost with a connection.
+
+use super::mirror::{frame_json, parse_entry};
+use super::{scripts, Chan, Pending, RedisEngine, CMD, SUB};
+use crate::redis::Reply;
+use crate::room::engine::{Completion, Remote};
+use crate::room::Now;
+use std::rc::Rc;
+
+/// The payload of a server text frame (what an inbox stores).
+pub fn payload(frame: &[u8]) -> &[u8] {
+    let at = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        _ => 2,
+    };
+    frame.get(at..).unwrap_or_default()
+}
+
+fn bulk(r: &Reply) -> Option<&[u8]> {
+    match r {
+        Reply::BulkString(b) | Reply::SimpleString(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn int(r: &Reply) -> Option<u64> {
+    match r {
+        Reply::Integer(i) => u64::try_from(*i).ok(),
+        Reply::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(r: &Reply) -> Option<Rc<str>> {
+    bulk(r)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .map(Rc::from)
+}
+
+impl RedisEngine {
+    fn became_up(&mut self, now: Now) {
+        log::info!(
+            "engine redis: connected to {} (node {})",
+            self.s.url.addr(),
+            self.node
+        );
+        let rooms: Vec<Rc<str>> = self
+            .rooms
+            .iter()
+            .filter(|(_, m)| m.subscribed && m.needs_sync)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for room in rooms {
+            self.send_sync(room, now);
+        }
+    }
+
+    fn on_cmd_reply(&mut self, reply: Reply, now: Now) -> Result<(), String> {
+        let Some(pending) = self.pending.pop_front() else {
+            return Err("a reply nobody asked for".into());
+        };
+        if let Reply::Error(e) = &reply {
+            match pending {
+                Pending::Setup => return Err(format!("setup refused: {e}")),
+                Pending::Publish { room, ticket } => {
+                    log::warn!("engine redis: publish to {room} refused: {e}");
+                    if let Some(ticket) = ticket {
+                        let seq = None;
+                        self.completions
+                            .push_back(Completion::Acked { room, ticket, seq });
+                    }
+                }
+                Pending::Sync { room } => {
+                    log::warn!("engine redis: reading {room} refused: {e}");
+                    self.sync_failed(&room);
+                }
+                Pending::Private { ticket } => {
+                    log::warn!("engine redis: private refused: {e}");
+                    let result = None;
+                    self.completions
+                        .push_back(Completion::PrivateAcked { ticket, result });
+                }
+                _ => log::warn!("engine redis: {e}"),
+            }
+            return Ok(());
+        }
+        match pending {
+            Pending::Ignore | Pending::Setup => {}
+            Pending::Publish { room, ticket } => {
+                let seq = match &reply {
+                    Reply::Array(a) => a.first().and_then(int),
+                    _ => None,
+                };
+                if let Some(ticket) = ticket {
+                    self.completions
+                        .push_back(Completion::Acked { room, ticket, seq });
+                }
+            }
+            Pending::Sync { room } => self.on_sync(room, reply),
+            Pending::Private { ticket } => {
+                let result = match &reply {
+                    Reply::Array(a) => a
+                        .first()
+                        .and_then(int)
+                        .map(|d| (d as usize, a.get(1).and_then(int) == Some(1))),
+                    _ => None,
+                };
+                self.completions
+                    .push_back(Completion::PrivateAcked { ticket, result });
+            }
+            Pending::Bans => self.on_bans(reply, now),
+            Pending::Inbox { user } => {
+                let frames = match reply {
+                    Reply::Array(a) => a
+                        .iter()
+                        .filter_map(bulk)
+                        .map(|json| frame_json(json).0)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if !frames.is_empty() {
+                    self.completions
+                        .push_back(Completion::Offline { user, frames });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_failed(&mut self, room: &Rc<str>) {
+        if let Some(m) = self.rooms.get_mut(room) {
+            m.sync_inflight = false;
+            if std::mem::take(&mut m.waiting) {
+                self.completions
+                    .push_back(Completion::RoomFailed(room.clone()));
+            }
+        }
+    }
+
+    fn on_sync(&mut self, room: Rc<str>, reply: Reply) {
+        let parts = match &reply {
+            Reply::Array(a) => (a.first().and_then(text), a.get(1).and_then(int), a.get(2)),
+            _ => (None, None, None),
+        };
+        let (Some(epoch), Some(seq), Some(Reply::Array(entries))) = parts else {
+            log::warn!("engine redis: odd state for {room}");
+            return self.sync_failed(&room);
+        };
+        let entries = entries
+            .iter()
+            .filter_map(bulk)
+            .filter_map(parse_entry)
+            .collect();
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let mut out = Vec::new();
+        m.on_sync(epoch, seq, entries, &mut out);
+        let ready = std::mem::take(&mut m.waiting);
+        self.publish_out(&room, out);
+        if ready {
+            self.completions.push_back(Completion::RoomReady(room));
+        }
+    }
+
+    fn publish_out(&mut self, room: &Rc<str>, out: Vec<super::Stored>) {
+        for message in out {
+            let droppable = message.json().starts_with("{\"type\":\"chat\"");
+            self.completions.push_back(Completion::Published {
+                room: room.clone(),
+                message,
+                droppable,
+            });
+        }
+    }
+
+    fn on_bans(&mut self, reply: Reply, now: Now) {
+        let Reply::Array(a) = reply else {
+            return;
+        };
+        self.restrictions.clear();
+        for pair in a.chunks(2) {
+            let (Some(field), Some(until)) =
+                (pair.first().and_then(text), pair.get(1).and_then(int))
+            else {
+                continue;
+            };
+            if until > now.wall_ms {
+                self.restrictions.insert(Box::from(&*field), until);
+            }
+        }
+    }
+
+    fn on_sub_reply(&mut self, reply: Reply, now: Now) -> Result<(), String> {
+        let items = match reply {
+            Reply::Array(items) => items,
+            Reply::Error(e) => return Err(format!("pub/sub refused: {e}")),
+            _ => return Ok(()), // AUTH's +OK
+        };
+        let kind = items.first().and_then(bulk).unwrap_or_default();
+        let channel = items.get(1).and_then(bulk).unwrap_or_default();
+        let payload = items.get(2).and_then(bulk).unwrap_or_default();
+        match (kind, self.channels.get(channel).cloned()) {
+            (b"subscribe", Some(Chan::Room(room))) => {
+                if let Some(m) = self.rooms.get_mut(&room) {
+                    m.subscribed = true;
+                    m.needs_sync = true;
+                }
+                self.send_sync(room, now);
+            }
+            (b"message", Some(Chan::Room(room))) => self.on_room_message(room, payload, now),
+            (b"message", Some(Chan::User(user))) => {
+                let frame = frame_json(payload).0;
+                self.completions
+                    .push_back(Completion::Private { user, frame });
+            }
+            (b"message", None) if channel == self.ctl_channel().as_bytes() => {
+                self.on_control(payload);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_room_message(&mut self, room: Rc<str>, payload: &[u8], now: Now) {
+        let mut parts = payload.splitn(3, |b| *b == 0x1f);
+        let (kind, epoch, rest) = (parts.next(), parts.next(), parts.next());
+        let (Some(epoch), Some(rest)) = (epoch.and_then(|e| std::str::from_utf8(e).ok()), rest)
+        else {
+            return;
+        };
+        let epoch: Rc<str> = Rc::from(epoch);
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        match kind {
+            Some(b"M") => {
+                let Some(message) = parse_entry(rest) else {
+                    return;
+                };
+                let mut out = Vec::new();
+                if m.on_message(epoch, message, &mut out) {
+                    self.send_sync(room.clone(), now);
+                }
+                self.publish_out(&room, out);
+            }
+            Some(b"R") => {
+                let seq = std::str::from_utf8(rest).ok().and_then(|s| s.parse().ok());
+                if let Some(seq) = seq.filter(|s| m.remove(&epoch, *s)) {
+                    self.completions
+                        .push_back(Completion::Retracted { room, seq });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_control(&mut self, payload: &[u8]) {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return;
+        };
+        let parts: Vec<&str> = text.splitn(5, '\x1f').collect();
+        match parts.as_slice() {
+            ["B", kind, user, room, until] => {
+                if let Ok(until) = until.parse() {
+                    let field = format!("{kind}\x1f{user}\x1f{room}");
+                    self.restrictions.insert(Box::from(field.as_str()), until);
+                }
+            }
+            ["A", node, json] if *node != &*self.node => {
+                let frame = frame_json(json.as_bytes()).0;
+                self.completions.push_back(Completion::Broadcast(frame));
+            }
+            ["X", node, user, room] if *node != &*self.node => {
+                self.completions.push_back(Completion::Moved {
+                    user: Rc::from(*user),
+                    room: Rc::from(*room),
+                });
+            }
+            ["K", node, user, room, reason] if *node != &*self.node => {
+                self.completions.push_back(Completion::Kick {
+                    user: Rc::from(*user),
+                    room: (!room.is_empty()).then(|| Rc::from(*room)),
+                    reason: Rc::from(*reason),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Remote for RedisEngine {
+    fn addr(&self) -> String {
+        self.s.url.addr()
+    }
+
+    fn links(&self) -> usize {
+        2
+    }
+
+    fn on_connected(&mut self, link: usize, now: Now) {
+        let url = self.s.url.clone();
+        let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();
+        if let Some(pw) = &url.password {
+            match &url.username {
+                Some(user) => setup.push(vec![
+                    b"AUTH".to_vec(),
+                    user.clone().into(),
+                    pw.clone().into(),
+                ]),
+                None => setup.push(vec![b"AUTH".to_vec(), pw.clone().into()]),
+            }
+        }
+        if link == CMD {
+            if url.db != 0 {
+                setup.push(vec![b"SELECT".to_vec(), url.db.to_string().into()]);
+            }
+            for (script, _) in scripts::all() {
+                setup.push(vec![b"SCRIPT".to_vec(), b"LOAD".to_vec(), script.into()]);
+            }
+        }
+        for args in &setup {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let pending = (link == CMD).then_some(Pending::Setup);
+            self.send(link, &args, pending);
+        }
+        if link == CMD {
+            let key = self.bans_key();
+            self.cmd(&[b"HGETALL", key.as_bytes()], Pending::Bans);
+            // Redis may have come back empty: this node's users count again.
+            self.register_all_users();
+        } else {
+            let mut channels = vec![self.ctl_channel().into_bytes()];
+            channels.extend(self.rooms.keys().map(|r| self.key(r, "ch").into_bytes()));
+            channels.extend(self.user_channels());
+            let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+            args.extend(channels.iter().map(Vec::as_slice));
+            self.send(SUB, &args, None);
+        }
+        if let Some(l) = self.links.get_mut(link) {
+            l.connected = true;
+        }
+        if self.up() {
+            self.became_up(now);
+        }
+    }
+
+    fn on_bytes(&mut self, link: usize, bytes: &[u8], now: Now) -> Result<(), String> {
+        let Some(l) = self.links.get_mut(link) else {
+            return Ok(());
+        };
+        l.decoder.feed(bytes);
+        loop {
+            let Some(l) = self.links.get_mut(link) else {
+                return Ok(());
+            };
+            let reply = match l.decoder.next_reply() {
+                Ok(Some(reply)) => reply,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("bad reply: {e:?}")),
+            };
+            if link == SUB {
+                self.on_sub_reply(reply, now)?;
+            } else {
+                self.on_cmd_reply(reply, now)?;
+            }
+        }
+    }
+
+    fn on_lost(&mut self, link: usize, _now: Now) {
+        let was_up = self.up();
+        if let Some(l) = self.links.get_mut(link) {
+            *l = super::Link::new();
+        }
+        if was_up {
+            log::warn!(
+                "engine redis: lost {} (node {})",
+                self.s.url.addr(),
+                self.node
+            );
+        }
+        if link == CMD {
+            for pending in std::mem::take(&mut self.pending) {
+                match pending {
+                    Pending::Publish {
+                        room,
+                        ticket: Some(ticket),
+                    } => {
+                        let seq = None;
+                        self.completions
+                            .push_back(Completion::Acked { room, ticket, seq });
+                    }
+                    Pending::Sync { room } => self.sync_failed(&room),
+                    Pending::Inbox { user } => {
+                        log::warn!("engine redis: inbox of {user} may have been taken and lost");
+                    }
+                    Pending::Private { ticket } => {
+                        let result = None;
+                        self.completions
+                            .push_back(Completion::PrivateAcked { ticket, result });
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
+            for room in rooms {
+                if let Some(m) = self.rooms.get_mut(&room) {
+                    m.unsubscribed();
+                    if std::mem::take(&mut m.waiting) {
+                        self.completions.push_back(Completion::RoomFailed(room));
+                    }
+                }
+            }
+        }
+    }
+
+    fn output(&mut self, link: usize) -> &mut Vec<u8> {
+        let [cmd, sub] = &mut self.links;
+        if link == CMD {
+            &mut cmd.out
+        } else {
+            &mut sub.out
+        }
+    }
+}

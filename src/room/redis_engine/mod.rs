@@ -1,0 +1,580 @@
+//! The Redis engine (SPEC §7): every node's rooms share seq, history and
+//! epochs, offline inboxes, bans and mutes through one Redis, so any
+//! number of roomcast processes act as one server.
+//!
+//! It is sans-IO like the codec: the server's loop owns its two TCP
+//! connections (link 0 pipelines commands, link 1 carries pub/sub) and
+//! hands it bytes ([`Remote`]); it answers the hub through
+//! [`Completion`]s. A room with local members is mirrored here
+//! ([`mirror::Mirror`]): joins, `history` and recovery are answered from
+//! the mirror, which pub/sub keeps in seq order and history reads fill.
+//! Room chat goes to Redis first (the `PUBLISH` script numbers and stores
+//! it) and reaches members here when its publication comes back, as it
+//! reaches every other node's.
+
+mod links;
+mod mirror;
+mod scripts;
+mod users;
+
+use super::engine::{
+    Completion, Engine, OverCapacity, Publication, Readiness, Remote, RetractError, RoomInfo,
+    Stored, Unavailable, Usage,
+};
+use super::Now;
+use crate::redis::{encode_command, Decoder, RedisUrl};
+use mirror::Mirror;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+/// Link 0: commands, pipelined.
+const CMD: usize = 0;
+/// Link 1: SUBSCRIBE and what it brings.
+const SUB: usize = 1;
+/// The largest reply read from Redis (a history of big messages fits).
+const MAX_REPLY: usize = 512 << 20;
+
+/// What the engine needs to know.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// Where Redis is.
+    pub url: RedisUrl,
+    /// Prefix of every key and channel.
+    pub prefix: String,
+    /// Chat messages kept per room.
+    pub history_size: usize,
+    /// How long a room's keys live without activity, ms.
+    pub room_ttl_ms: u64,
+    /// Private messages kept per offline user.
+    pub offline_queue: usize,
+    /// How long an inbox lives after its last message, ms.
+    pub offline_ttl_ms: u64,
+    /// Bans and mutes at most.
+    pub max_bans: usize,
+    /// Commands waiting for their reply at most (past it: `unavailable`).
+    pub max_in_flight: usize,
+    /// How long this node's presence outlives it, ms.
+    pub node_ttl_ms: u64,
+}
+
+/// What a subscribed channel carries.
+#[derive(Debug, Clone)]
+enum Chan {
+    Room(Rc<str>),
+    User(Rc<str>),
+}
+
+/// A reply the command link owes, in the order the commands went out.
+#[derive(Debug)]
+enum Pending {
+    /// Nothing to do with it (an error is logged).
+    Ignore,
+    /// AUTH, SELECT, SCRIPT LOAD: an error means this Redis cannot serve.
+    Setup,
+    Publish {
+        room: Rc<str>,
+        ticket: Option<u64>,
+    },
+    Sync {
+        room: Rc<str>,
+    },
+    Bans,
+    Inbox {
+        user: Rc<str>,
+    },
+    Private {
+        ticket: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Link {
+    connected: bool,
+    out: Vec<u8>,
+    decoder: Decoder,
+}
+
+impl Link {
+    fn new() -> Link {
+        Link {
+            connected: false,
+            out: Vec::new(),
+            decoder: Decoder::new(MAX_REPLY),
+        }
+    }
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct RedisEngine {
+    s: RedisSettings,
+    shas: [String; 6],
+    links: [Link; 2],
+    pending: VecDeque<Pending>,
+    rooms: HashMap<Rc<str>, Mirror>,
+    channels: HashMap<Box<[u8]>, Chan>,
+    /// Users with connections here, and how many.
+    users: HashMap<Rc<str>, usize>,
+    next_presence_ms: u64,
+    completions: VecDeque<Completion>,
+    /// Ban and mute fields (`b|m \x1f user \x1f room`) → until, wall ms.
+    restrictions: HashMap<Box<str>, u64>,
+    refused: u64,
+    /// wall − mono ms, as last seen (bans come with mono deadlines).
+    wall_offset: u64,
+    node: Box<str>,
+    next_refresh_ms: u64,
+    epoch_counter: u64,
+}
+
+fn random_hex(counter: &mut u64, now: Now) -> Rc<str> {
+    let mut bytes = [0u8; 8];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        *counter += 1;
+        bytes = (now.wall_ms ^ counter.rotate_left(32)).to_le_bytes();
+    }
+    Rc::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+impl RedisEngine {
+    /// An engine that will use the connections the server makes.
+    pub fn new(s: RedisSettings) -> RedisEngine {
+        let mut counter = 0;
+        let node = random_hex(&mut counter, Now::default());
+        RedisEngine {
+            s,
+            shas: scripts::all().map(|(_, sha)| sha),
+            links: [Link::new(), Link::new()],
+            pending: VecDeque::new(),
+            rooms: HashMap::new(),
+            channels: HashMap::new(),
+            users: HashMap::new(),
+            next_presence_ms: 0,
+            completions: VecDeque::new(),
+            restrictions: HashMap::new(),
+            refused: 0,
+            wall_offset: 0,
+            node: Box::from(&*node),
+            next_refresh_ms: 0,
+            epoch_counter: counter,
+        }
+    }
+
+    fn key(&self, tag: &str, what: &str) -> String {
+        format!("{}:{{{tag}}}:{what}", self.s.prefix)
+    }
+
+    fn ctl_channel(&self) -> String {
+        format!("{}:ctl", self.s.prefix)
+    }
+
+    fn bans_key(&self) -> String {
+        format!("{}:bans", self.s.prefix)
+    }
+
+    fn up(&self) -> bool {
+        self.links.iter().all(|l| l.connected)
+    }
+
+    fn send(&mut self, link: usize, args: &[&[u8]], pending: Option<Pending>) {
+        if let Some(l) = self.links.get_mut(link) {
+            encode_command(&mut l.out, args);
+        }
+        if let Some(p) = pending {
+            self.pending.push_back(p);
+        }
+    }
+
+    fn cmd(&mut self, args: &[&[u8]], pending: Pending) {
+        self.send(CMD, args, Some(pending));
+    }
+
+    fn has_room_in_flight(&self) -> bool {
+        self.up() && self.pending.len() < self.s.max_in_flight
+    }
+
+    fn sha(&self, i: usize) -> String {
+        self.shas.get(i).cloned().unwrap_or_default()
+    }
+
+    /// Read `room`'s state (after its SUBSCRIBE was confirmed).
+    fn send_sync(&mut self, room: Rc<str>, now: Now) {
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if m.sync_inflight || !self.links[CMD].connected {
+            return;
+        }
+        m.sync_inflight = true;
+        let epoch = random_hex(&mut self.epoch_counter, now);
+        let (meta, log) = (self.key(&room, "meta"), self.key(&room, "log"));
+        let (sha, ttl) = (self.sha(1), self.s.room_ttl_ms.to_string());
+        let args: [&[u8]; 7] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            meta.as_bytes(),
+            log.as_bytes(),
+            epoch.as_bytes(),
+            ttl.as_bytes(),
+        ];
+        self.cmd(&args, Pending::Sync { room });
+    }
+
+    fn subscribe(&mut self, room: &str) {
+        let ch = self.key(room, "ch");
+        self.send(SUB, &[b"SUBSCRIBE", ch.as_bytes()], None);
+    }
+
+    fn restriction_field(kind: char, user: &str, room: Option<&str>) -> String {
+        format!("{kind}\x1f{user}\x1f{}", room.unwrap_or(""))
+    }
+
+    fn restrict(&mut self, field: String, until_mono: u64) -> Result<(), OverCapacity> {
+        if !self.up()
+            || (self.restrictions.len() >= self.s.max_bans
+                && !self.restrictions.contains_key(field.as_str()))
+        {
+            self.refused += 1;
+            return Err(OverCapacity);
+        }
+        let until = until_mono.saturating_add(self.wall_offset);
+        self.restrictions.insert(Box::from(field.as_str()), until);
+        let (key, until) = (self.bans_key(), until.to_string());
+        let args: [&[u8]; 4] = [b"HSET", key.as_bytes(), field.as_bytes(), until.as_bytes()];
+        self.cmd(&args, Pending::Ignore);
+        let (ctl, msg) = (self.ctl_channel(), format!("B\x1f{field}\x1f{until}"));
+        self.cmd(
+            &[b"PUBLISH", ctl.as_bytes(), msg.as_bytes()],
+            Pending::Ignore,
+        );
+        Ok(())
+    }
+
+    fn restricted(&self, field: &str, now: Now) -> bool {
+        self.restrictions
+            .get(field)
+            .is_some_and(|until| *until > now.wall_ms)
+    }
+}
+
+impl Engine for RedisEngine {
+    fn room_info(&mut self, room: &str, _now: Now) -> RoomInfo {
+        self.rooms.get(room).map_or(
+            RoomInfo {
+                epoch: Rc::from(""),
+                seq: 0,
+                oldest: 1,
+                stored: 0,
+            },
+            Mirror::info,
+        )
+    }
+
+    fn prepare(&mut self, room: &str, now: Now) -> Readiness {
+        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
+        let up = self.up();
+        if let Some(m) = self.rooms.get_mut(room) {
+            if m.ready() {
+                return Readiness::Ready;
+            }
+            if !up {
+                return Readiness::Unavailable;
+            }
+            m.waiting = true;
+            // A read that failed earlier is tried again for this join.
+            if m.subscribed && !m.sync_inflight {
+                let name = self.rooms.get_key_value(room).map(|(k, _)| k.clone());
+                if let Some(name) = name {
+                    self.send_sync(name, now);
+                }
+            }
+            return Readiness::Pending;
+        }
+        if !up {
+            return Readiness::Unavailable;
+        }
+        let name: Rc<str> = Rc::from(room);
+        let mut m = Mirror::new(self.s.history_size);
+        m.waiting = true;
+        self.rooms.insert(name.clone(), m);
+        self.channels
+            .insert(Box::from(self.key(room, "ch").as_bytes()), Chan::Room(name));
+        self.subscribe(room);
+        Readiness::Pending
+    }
+
+    fn publish(&mut self, p: Publication<'_>, now: Now) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let mut head = String::with_capacity(64 + p.data.len());
+        head.push_str("{\"type\":\"");
+        head.push_str(p.kind);
+        head.push_str("\",\"room\":");
+        head.push_str(p.room_json);
+        head.push_str(",\"from\":");
+        head.push_str(p.from_json);
+        head.push_str(",\"data\":");
+        head.push_str(p.data);
+        head.push_str(",\"seq\":");
+        let tail = format!(",\"ts\":{}}}", now.wall_ms);
+        let epoch = random_hex(&mut self.epoch_counter, now);
+        let (meta, log, ch) = (
+            self.key(p.room, "meta"),
+            self.key(p.room, "log"),
+            self.key(p.room, "ch"),
+        );
+        let (sha, size, ttl) = (
+            self.sha(0),
+            self.s.history_size.to_string(),
+            self.s.room_ttl_ms.to_string(),
+        );
+        let args: [&[u8]; 12] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            meta.as_bytes(),
+            log.as_bytes(),
+            ch.as_bytes(),
+            head.as_bytes(),
+            tail.as_bytes(),
+            p.author.as_bytes(),
+            size.as_bytes(),
+            ttl.as_bytes(),
+            epoch.as_bytes(),
+        ];
+        let room = self
+            .rooms
+            .get_key_value(p.room)
+            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
+        self.cmd(
+            &args,
+            Pending::Publish {
+                room,
+                ticket: p.ticket,
+            },
+        );
+        Ok(())
+    }
+
+    fn poll_completion(&mut self) -> Option<Completion> {
+        self.completions.pop_front()
+    }
+
+    fn messages(&self, room: &str, since: Option<u64>, limit: usize) -> Vec<Stored> {
+        self.rooms
+            .get(room)
+            .map(|m| m.messages(since, limit))
+            .unwrap_or_default()
+    }
+
+    fn retract(
+        &mut self,
+        room: &str,
+        seq: u64,
+        by: &str,
+        moderator: bool,
+    ) -> Result<(), RetractError> {
+        let up = self.has_room_in_flight();
+        let m = self.rooms.get_mut(room).ok_or(RetractError::NotFound)?;
+        let stored = m.find(seq).ok_or(RetractError::NotFound)?;
+        if !moderator && &*stored.author != by {
+            return Err(RetractError::NotAuthor);
+        }
+        if !up {
+            return Err(RetractError::Unavailable);
+        }
+        let epoch = m.info().epoch;
+        m.remove(&epoch, seq);
+        let (meta, log, ch) = (
+            self.key(room, "meta"),
+            self.key(room, "log"),
+            self.key(room, "ch"),
+        );
+        let (sha, seq) = (self.sha(2), seq.to_string());
+        let args: [&[u8]; 9] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            meta.as_bytes(),
+            log.as_bytes(),
+            ch.as_bytes(),
+            seq.as_bytes(),
+            by.as_bytes(),
+            if moderator { b"1" } else { b"0" },
+        ];
+        self.cmd(&args, Pending::Ignore);
+        Ok(())
+    }
+
+    fn forget_room(&mut self, room: &str) {
+        if self.rooms.remove(room).is_none() {
+            return;
+        }
+        let ch = self.key(room, "ch");
+        self.channels.remove(ch.as_bytes());
+        if self.links[SUB].connected {
+            self.send(SUB, &[b"UNSUBSCRIBE", ch.as_bytes()], None);
+        }
+    }
+
+    fn store_offline(&mut self, user: &str, frame: Rc<[u8]>, _now: Now) -> bool {
+        if self.s.offline_queue == 0 || !self.has_room_in_flight() {
+            return false;
+        }
+        let json = links::payload(&frame);
+        let key = self.key(&format!("u:{user}"), "inbox");
+        let (keep, ttl) = (
+            format!("-{}", self.s.offline_queue),
+            self.s.offline_ttl_ms.to_string(),
+        );
+        self.cmd(&[b"RPUSH", key.as_bytes(), json], Pending::Ignore);
+        self.cmd(
+            &[b"LTRIM", key.as_bytes(), keep.as_bytes(), b"-1"],
+            Pending::Ignore,
+        );
+        self.cmd(
+            &[b"PEXPIRE", key.as_bytes(), ttl.as_bytes()],
+            Pending::Ignore,
+        );
+        true
+    }
+
+    fn take_offline(&mut self, user: &str, _now: Now) -> Vec<Rc<[u8]>> {
+        if self.has_room_in_flight() {
+            let key = self.key(&format!("u:{user}"), "inbox");
+            let sha = self.sha(3);
+            let args: [&[u8]; 4] = [b"EVALSHA", sha.as_bytes(), b"1", key.as_bytes()];
+            self.cmd(
+                &args,
+                Pending::Inbox {
+                    user: Rc::from(user),
+                },
+            );
+        }
+        Vec::new()
+    }
+
+    fn ban(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        until_ms: u64,
+        now: Now,
+    ) -> Result<(), OverCapacity> {
+        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
+        self.restrict(Self::restriction_field('b', user, room), until_ms)
+    }
+
+    fn is_banned(&self, user: &str, room: Option<&str>, now: Now) -> bool {
+        self.restricted(&Self::restriction_field('b', user, room), now)
+    }
+
+    fn mute(
+        &mut self,
+        user: &str,
+        room: &str,
+        until_ms: u64,
+        now: Now,
+    ) -> Result<(), OverCapacity> {
+        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
+        self.restrict(Self::restriction_field('m', user, Some(room)), until_ms)
+    }
+
+    fn is_muted(&self, user: &str, room: &str, now: Now) -> bool {
+        self.restricted(&Self::restriction_field('m', user, Some(room)), now)
+    }
+
+    fn tick(&mut self, now: Now) {
+        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
+        let expired: Vec<Box<str>> = self
+            .restrictions
+            .iter()
+            .filter(|(_, until)| **until <= now.wall_ms)
+            .map(|(f, _)| f.clone())
+            .collect();
+        for field in expired {
+            self.restrictions.remove(&field);
+            if self.up() {
+                let key = self.bans_key();
+                self.cmd(
+                    &[b"HDEL", key.as_bytes(), field.as_bytes()],
+                    Pending::Ignore,
+                );
+            }
+        }
+        self.refresh_presence(now);
+        // Rooms with members here never expire in Redis.
+        if now.mono_ms >= self.next_refresh_ms && self.up() {
+            self.next_refresh_ms = now.mono_ms + (self.s.room_ttl_ms / 3).max(1000);
+            let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
+            let ttl = self.s.room_ttl_ms.to_string();
+            for room in rooms {
+                for what in ["meta", "log"] {
+                    let key = self.key(&room, what);
+                    self.cmd(
+                        &[b"PEXPIRE", key.as_bytes(), ttl.as_bytes()],
+                        Pending::Ignore,
+                    );
+                }
+            }
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            restrictions: self.restrictions.len(),
+            restrictions_refused: self.refused,
+            ..Usage::default()
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn is_up(&self) -> bool {
+        self.up()
+    }
+
+    fn kick_elsewhere(&mut self, user: &str, room: Option<&str>, reason: &str) {
+        let msg = format!(
+            "K\x1f{}\x1f{user}\x1f{}\x1f{reason}",
+            self.node,
+            room.unwrap_or("")
+        );
+        self.ctl_publish(&msg);
+    }
+
+    fn broadcast_elsewhere(&mut self, frame: &Rc<[u8]>) {
+        let json = String::from_utf8_lossy(links::payload(frame));
+        let msg = format!("A\x1f{}\x1f{json}", self.node);
+        self.ctl_publish(&msg);
+    }
+
+    fn moved_elsewhere(&mut self, user: &str, room: &str) {
+        let msg = format!("X\x1f{}\x1f{user}\x1f{room}", self.node);
+        self.ctl_publish(&msg);
+    }
+
+    fn user_here(&mut self, user: &str, count: usize) {
+        self.set_user_here(user, count);
+    }
+
+    fn route_private(
+        &mut self,
+        to: &str,
+        frame: &Rc<[u8]>,
+        ticket: u64,
+    ) -> Option<Result<(), Unavailable>> {
+        Some(self.send_private(to, frame, ticket))
+    }
+
+    fn remote(&mut self) -> Option<&mut dyn Remote> {
+        Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests;
