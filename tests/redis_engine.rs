@@ -378,3 +378,64 @@ fn a_killed_node_stops_counting_within_node_ttl() {
     });
     assert_eq!(after["stored"], true, "{after}");
 }
+
+#[test]
+fn chaos_redis_killed_mid_stream_loses_nothing_acknowledged() {
+    let mut redis = RedisServer::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let mut bob = connect(&b, "user=bob&room=live");
+    bob.expect("joined");
+    let addr = a.addr;
+    // A publisher on node A, bounded in count and time.
+    let publisher = std::thread::spawn(move || {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut outcomes = Vec::new();
+        for i in 0..400u64 {
+            if std::time::Instant::now() > end {
+                break;
+            }
+            let body = json!({"room": "live", "data": i}).to_string();
+            let mut raw = Raw::connect(addr);
+            let req = format!(
+                "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            outcomes.push((i, raw.http(&req).0));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        outcomes
+    });
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    redis.kill();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    redis.restart();
+    let outcomes = publisher.join().unwrap();
+    let acked: Vec<u64> = outcomes
+        .iter()
+        .filter(|o| o.1 == 200)
+        .map(|o| o.0)
+        .collect();
+    let refused = outcomes.iter().filter(|o| o.1 == 503).count();
+    assert_eq!(acked.len() + refused, outcomes.len(), "only 200 or 503");
+    assert!(
+        refused > 0 && acked.len() > 100,
+        "{} acked, {refused} refused",
+        acked.len()
+    );
+    // Bob, still connected, got every acknowledged message once, in order.
+    let last = *acked.last().unwrap();
+    let mut got = Vec::new();
+    while got.last() != Some(&last) {
+        let m = bob.expect_skipping_presence("chat");
+        got.push(m["data"].as_u64().unwrap());
+    }
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), got.len(), "no duplicates");
+    assert_eq!(sorted, got, "in order");
+    for i in &acked {
+        assert!(got.contains(i), "acknowledged message {i} was lost");
+    }
+    assert_eq!((ready(&a), ready(&b)), (200, 200));
+}

@@ -199,6 +199,8 @@ impl Mirror {
 
     /// The room's state as Redis has it: the first read loads it; a later
     /// one fills the gap (delivered to `out`) before what was held back.
+    /// A later read that finds a new epoch (Redis lost the room) delivers
+    /// what the new epoch holds: members here were in the room all along.
     pub fn on_sync(
         &mut self,
         epoch: Rc<str>,
@@ -207,10 +209,13 @@ impl Mirror {
         out: &mut Vec<Stored>,
     ) {
         self.sync_inflight = false;
-        if !self.loaded || epoch != self.epoch {
-            if self.loaded {
-                log::warn!("room epoch changed from {} to {epoch}", self.epoch);
-            }
+        if self.loaded && epoch != self.epoch {
+            log::warn!("room epoch changed from {} to {epoch}", self.epoch);
+            self.epoch = epoch.clone();
+            self.seq = 0;
+            self.history.clear();
+        }
+        if !self.loaded {
             self.loaded = true;
             self.epoch = epoch;
             self.history = entries.into_iter().collect();
@@ -309,15 +314,15 @@ mod tests {
         let mut out = Vec::new();
         m.on_sync(Rc::from("old"), 40, vec![msg(40)], &mut out);
         m.unsubscribed();
-        // Redis came back empty: the read finds a new epoch.
-        m.on_sync(Rc::from("new"), 0, Vec::new(), &mut out);
-        assert!(out.is_empty());
+        // Redis came back empty and another node published twice before
+        // this one read again: both are delivered, then the live one.
+        m.on_message(Rc::from("new"), msg(3), &mut out);
+        m.on_sync(Rc::from("new"), 2, vec![msg(1), msg(2)], &mut out);
+        assert_eq!(seqs(&out), [1, 2, 3]);
         assert_eq!(
             (&*m.info().epoch, m.info().seq, m.info().stored),
-            ("new", 0, 0)
+            ("new", 3, 3)
         );
-        m.on_message(Rc::from("new"), msg(1), &mut out);
-        assert_eq!(seqs(&out), [1]);
-        assert!(m.remove("new", 1) && !m.remove("old", 1));
+        assert!(m.remove("new", 1) && !m.remove("old", 2));
     }
 }
