@@ -38,6 +38,9 @@ pub struct Driver {
     pub conns: Vec<Option<Conn>>,
     pub scratch: Vec<u8>,
     pub addr: SocketAddr,
+    /// Every node's address (`addr` first): connection `i` goes to
+    /// `nodes[i % len]` (subscribers spread over a cluster).
+    pub nodes: Vec<SocketAddr>,
     pub host: String,
     pub opened: usize,
     pub closed: usize,
@@ -76,6 +79,7 @@ impl Driver {
             conns: Vec::new(),
             scratch: vec![0; 256 * 1024],
             addr,
+            nodes: vec![addr],
             host,
             opened: 0,
             closed: 0,
@@ -90,15 +94,22 @@ impl Driver {
         Ok((d, path))
     }
 
-    /// Start connection `i` to `target` (replacing a closed one).
+    /// Start connection `i` to `target` (replacing a closed one), on
+    /// node `i % nodes`.
     pub fn start(&mut self, i: usize, target: &str) {
+        self.start_on(i, i % self.nodes.len().max(1), target);
+    }
+
+    /// Start connection `i` to `target` on node `node`.
+    pub fn start_on(&mut self, i: usize, node: usize, target: &str) {
         if self.conns.len() <= i {
             self.conns.resize_with(i + 1, || None);
         }
+        let addr = self.nodes.get(node).copied().unwrap_or(self.addr);
         match Conn::connect(
             self.poll.registry(),
             Token(i),
-            self.addr,
+            addr,
             &self.host,
             target,
             self.offer_deflate,

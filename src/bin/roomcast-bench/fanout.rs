@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 /// The flags of `fanout`.
 #[derive(clap::Args)]
 pub struct FanoutArgs {
-    /// The server's base URL; /ws is appended.
+    /// The server's base URL; /ws is appended. Several, comma-separated
+    /// (nodes of one cluster): subscriber i connects to URL i mod n, the
+    /// publisher to the first.
     #[arg(long, default_value = "ws://127.0.0.1:8080")]
     url: String,
     #[arg(long, default_value_t = 1000)]
@@ -134,8 +136,16 @@ impl Fanout {
 
 /// Run `fanout`; the JSON report.
 pub fn run(a: &FanoutArgs, pid: Option<&str>) -> Result<serde_json::Value, String> {
-    let base = a.url.trim_end_matches('/');
-    let (mut d, _) = Driver::new(&format!("{base}/ws"))?;
+    let urls: Vec<&str> = a
+        .url
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/'))
+        .collect();
+    let (mut d, _) = Driver::new(&format!("{}/ws", urls[0]))?;
+    d.nodes = urls
+        .iter()
+        .map(|u| crate::client::parse_url(&format!("{u}/ws")).map(|(addr, _, _)| addr))
+        .collect::<Result<_, _>>()?;
     d.offer_deflate = a.deflate;
     let mut w = Fanout {
         subs: a.subs,
@@ -175,7 +185,7 @@ pub fn run(a: &FanoutArgs, pid: Option<&str>) -> Result<serde_json::Value, Strin
         w.hist.quantile_ms(0.99),
         w.hist.max_ms(),
     );
-    let mut report = json!({"bench": "fanout", "subs": a.subs, "joined": w.joined, "size": a.size, "rate": a.rate, "published": published, "publish_secs": publish_secs,
+    let mut report = json!({"bench": "fanout", "nodes": d.nodes.len(), "subs": a.subs, "joined": w.joined, "size": a.size, "rate": a.rate, "published": published, "publish_secs": publish_secs,
         "deliveries": delivered, "deliveries_per_sec": per_sec, "lost": lost, "reordered": reordered, "dropped_events": w.dropped_events,
         "p50_ms": p50, "p99_ms": p99, "max_ms": max,
         "batches": batches, "batch": a.batch, "deflate": a.deflate, "corpus": a.corpus,
@@ -219,7 +229,7 @@ fn subscribe(d: &mut Driver, w: &mut Fanout, a: &FanoutArgs) -> usize {
         w.joined, a.subs
     );
     let publisher = d.conns.len();
-    d.start(publisher, &format!("/ws?user=publisher&room={room}"));
+    d.start_on(publisher, 0, &format!("/ws?user=publisher&room={room}"));
     while d.conns[publisher]
         .as_ref()
         .is_some_and(|c| c.state != State::Open)

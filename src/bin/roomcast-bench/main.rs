@@ -37,9 +37,11 @@ struct Cli {
     /// Print the report's figures as CSV: a header line, then a values line.
     #[arg(long, global = true)]
     csv: bool,
-    /// The server's PID, to report its CPU (and RSS) over the run.
+    /// The server's PID, to report its CPU (and RSS) over the run; several,
+    /// comma-separated (the nodes of a cluster and their Redis), to report
+    /// their CPU summed.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    server_pid: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -92,7 +94,7 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    let pid = cli.server_pid.map(|p| p.to_string());
+    let pid = cli.server_pid.clone();
     let result = match cli.cmd {
         Cmd::Connections {
             url,

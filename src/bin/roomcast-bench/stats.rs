@@ -39,8 +39,12 @@ impl Histogram {
     }
 }
 
-/// User + system CPU seconds of process `pid` (`self` for this one).
+/// User + system CPU seconds of process `pid` (`self` for this one), or
+/// of several (`1,2,3`), summed.
 pub fn cpu_seconds(pid: &str) -> f64 {
+    if pid.contains(',') {
+        return pid.split(',').map(|p| cpu_seconds(p.trim())).sum();
+    }
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -52,8 +56,11 @@ pub fn cpu_seconds(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
-/// VmRSS of `pid` in bytes.
+/// VmRSS of `pid` in bytes (several: summed).
 pub fn rss_bytes(pid: &str) -> u64 {
+    if pid.contains(',') {
+        return pid.split(',').map(|p| rss_bytes(p.trim())).sum();
+    }
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
