@@ -439,3 +439,71 @@ fn chaos_redis_killed_mid_stream_loses_nothing_acknowledged() {
     }
     assert_eq!((ready(&a), ready(&b)), (200, 200));
 }
+
+#[test]
+fn presence_and_online_counts_are_cluster_wide() {
+    let redis = RedisServer::start();
+    let (a, b) = (node(&redis), node(&redis));
+    let mut ann = connect(&a, "user=ann&room=p");
+    assert_eq!(ann.expect("joined")["online"], 1);
+    let mut bob = connect(&b, "user=bob&room=p");
+    assert_eq!(
+        bob.expect("joined")["online"],
+        2,
+        "ann on the other node counts"
+    );
+    let joined = ann.until("user_joined");
+    assert_eq!(
+        (joined["user"].as_str(), joined["online"].as_u64()),
+        (Some("bob"), Some(2))
+    );
+
+    ann.send(json!({"type": "presence", "room": "p", "id": 1}));
+    let p = ann.until("presence");
+    let mut users: Vec<&str> = p["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    assert_eq!((users, p["online"].as_u64()), (vec!["ann", "bob"], Some(2)));
+    let (_, detail) = http(&a, "GET", "/api/rooms/p", None);
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(
+        (detail["online"].as_u64(), detail["connections"].as_u64()),
+        (Some(2), Some(2)),
+        "{detail}"
+    );
+    let (_, rooms) = http(&b, "GET", "/api/rooms", None);
+    assert!(rooms.contains("\"online\":2"), "{rooms}");
+
+    drop(bob);
+    let left = ann.until("user_left");
+    assert_eq!(
+        (left["user"].as_str(), left["online"].as_u64()),
+        (Some("bob"), Some(1))
+    );
+
+    // A node killed without a word: its member leaves within node_ttl.
+    let url = redis.url();
+    let dead = Daemon::start(&["--engine", "redis", "--redis-url", &url, "--node-ttl", "1"]);
+    let mut cy = eventually(10, || {
+        let mut c = daemon_client(&dead, "/ws?user=cy");
+        c.expect("welcome");
+        c.send(json!({"type": "join", "room": "p"}));
+        let v = c.next();
+        (v["type"] == "joined").then_some(c)
+    });
+    let came = ann.until("user_joined");
+    assert_eq!(came["user"], "cy");
+    let mut dead = dead;
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    let gone = ann.until("user_left");
+    assert_eq!(
+        (gone["user"].as_str(), gone["online"].as_u64()),
+        (Some("cy"), Some(1))
+    );
+    drop(cy.ws.close(None));
+}

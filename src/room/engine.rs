@@ -128,6 +128,19 @@ pub enum Completion {
         /// Where to.
         room: Rc<str>,
     },
+    /// Room presence changed somewhere in the cluster.
+    Presence {
+        /// The room.
+        room: Rc<str>,
+        /// Whose.
+        user: Rc<str>,
+        /// `Some(true)`: the user's first connection in the room anywhere
+        /// (`user_joined`); `Some(false)`: the last one gone (`user_left`);
+        /// `None`: only a count changed.
+        joined: Option<bool>,
+        /// Distinct users in the room on every node now.
+        online: usize,
+    },
     /// Another node kicked `user` (from `room`, or everywhere).
     Kick {
         /// Whom.
@@ -260,6 +273,17 @@ pub trait Engine {
     /// Whether it can serve requests that need its state (`/readyz`).
     fn is_up(&self) -> bool {
         true
+    }
+    /// `user` has `conns` connections in `room` here now. An engine that
+    /// shares presence answers the room's online count on every node (its
+    /// events follow as [`Completion::Presence`], for this node too);
+    /// `None`: presence is this process's own (the hub announces it).
+    fn member_here(&mut self, _room: &str, _user: &str, _conns: u32) -> Option<usize> {
+        None
+    }
+    /// The room's users on every node and their connections, if shared.
+    fn presence(&self, _room: &str) -> Option<Vec<(Rc<str>, u32)>> {
+        None
     }
     /// `user` has `count` connections here now (0: none left).
     fn user_here(&mut self, _user: &str, _count: usize) {}

@@ -30,6 +30,9 @@ pub struct Room {
     online_announced: usize,
     /// In [`Rooms`]' list of rooms with an `online` event pending.
     online_pending: bool,
+    /// Distinct users on every node, when an engine shares presence
+    /// (`u32::MAX`: not shared; [`Room::online`] counts this process's).
+    shared_online: u32,
 }
 
 impl Room {
@@ -59,9 +62,19 @@ impl Room {
         self.batch_members
     }
 
-    /// Distinct users online here.
+    /// Distinct users online: on every node if the engine shares
+    /// presence, else here.
     pub fn online(&self) -> usize {
-        self.users.len()
+        if self.shared_online == u32::MAX {
+            self.users.len()
+        } else {
+            self.shared_online as usize
+        }
+    }
+
+    /// This user's connections here.
+    pub fn conns_of(&self, user: UserId) -> u32 {
+        self.users.get(&user).copied().unwrap_or(0)
     }
 
     /// Distinct users with their connection counts here.
@@ -130,6 +143,7 @@ impl Rooms {
             empty_since: Some(now_ms),
             online_announced: 0,
             online_pending: false,
+            shared_online: u32::MAX,
         }));
         self.index.insert(name, id);
         self.empty.insert((now_ms, id));
@@ -199,7 +213,7 @@ impl Rooms {
         let Some(room) = self.slab.get_mut(id.0) else {
             return false;
         };
-        if room.members.len() <= events_max {
+        if room.members.len().max(room.online()) <= events_max {
             room.online_announced = room.online();
             return false;
         }
@@ -208,6 +222,13 @@ impl Rooms {
             self.online_pending.push(id);
         }
         true
+    }
+
+    /// The room's online count on every node (an engine that shares presence).
+    pub fn set_shared_online(&mut self, id: RoomId, online: usize) {
+        if let Some(room) = self.slab.get_mut(id.0) {
+            room.shared_online = u32::try_from(online).unwrap_or(u32::MAX - 1);
+        }
     }
 
     /// Rooms whose `online` count changed since last announced, marked as

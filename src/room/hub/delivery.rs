@@ -63,6 +63,12 @@ impl Hub {
                     }
                 }
                 Completion::Moved { user, room } => self.moved_elsewhere(&user, &room, now, net),
+                Completion::Presence {
+                    room,
+                    user,
+                    joined,
+                    online,
+                } => self.shared_presence_event(&room, &user, joined, online, net),
                 Completion::Kick { user, room, reason } => {
                     self.kick_local(&user, room.as_deref(), &reason, now, net);
                 }

@@ -63,7 +63,7 @@ impl Hub {
                 drop_from: 0,
             });
         }
-        if first {
+        if !self.shared_presence(rid, uid) && first {
             self.presence_changed(rid, "user_joined", uid, key, net);
         }
         self.reply_joined(key, rid, join, now, net);
@@ -185,8 +185,63 @@ impl Hub {
         {
             m.index = membership.index;
         }
-        if left.last_of_user && !left.now_empty {
+        if !self.shared_presence(rid, uid) && left.last_of_user && !left.now_empty {
             self.presence_changed(rid, "user_left", uid, key, net);
+        }
+    }
+
+    /// Tell the engine how many connections `uid` has in `rid` here now;
+    /// true if it shares presence across nodes (then the events come back
+    /// from it, see [`Hub::shared_presence_event`]).
+    fn shared_presence(&mut self, rid: RoomId, uid: UserId) -> bool {
+        let (Some(room), Some(user)) = (self.rooms.get(rid), self.users.get(uid)) else {
+            return false;
+        };
+        let conns = room.conns_of(uid);
+        let Some(online) = self.engine.member_here(room.name(), user.name(), conns) else {
+            return false;
+        };
+        self.rooms.set_shared_online(rid, online);
+        true
+    }
+
+    /// Presence changed somewhere in the cluster (an engine that shares
+    /// it): the count, and `user_joined`/`user_left` as in one process.
+    pub(super) fn shared_presence_event(
+        &mut self,
+        room: &str,
+        user: &str,
+        joined: Option<bool>,
+        online: usize,
+        net: &mut impl Net,
+    ) {
+        let Some(rid) = self.rooms.find(room) else {
+            return;
+        };
+        self.rooms.set_shared_online(rid, online);
+        let Some(kind) = joined.map(|j| if j { "user_joined" } else { "user_left" }) else {
+            return;
+        };
+        if self
+            .rooms
+            .throttle_presence(rid, self.cfg.presence_events_max)
+        {
+            return;
+        }
+        let Some(room) = self.rooms.get(rid) else {
+            return;
+        };
+        let frame = JsonFrame::new(kind)
+            .raw("room", room.name_json())
+            .str("user", user)
+            .num("online", online as u64)
+            .finish();
+        let uid = self.users.find(user);
+        for &member in room.members() {
+            // The user's own connections are not told they came.
+            if uid.is_none() || self.clients.get(member).map(|c| c.user) != uid {
+                net.send(member, &frame);
+            }
         }
     }
 

@@ -65,13 +65,23 @@ impl Hub {
             return;
         };
         let mut users = String::from("[");
-        for (i, (uid, _)) in room.users().enumerate() {
-            if i > 0 {
-                users.push(',');
+        if let Some(everywhere) = self.engine.presence(room.name()) {
+            // Shared presence: the users on every node.
+            for (i, (user, _)) in everywhere.iter().enumerate() {
+                if i > 0 {
+                    users.push(',');
+                }
+                users.push_str(&crate::room::protocol::quote(user));
             }
-            match self.users.get(uid) {
-                Some(u) => users.push_str(&u.name_json()),
-                None => users.push_str("\"\""),
+        } else {
+            for (i, (uid, _)) in room.users().enumerate() {
+                if i > 0 {
+                    users.push(',');
+                }
+                match self.users.get(uid) {
+                    Some(u) => users.push_str(&u.name_json()),
+                    None => users.push_str("\"\""),
+                }
             }
         }
         users.push(']');

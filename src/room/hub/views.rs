@@ -83,14 +83,28 @@ impl Hub {
     pub fn room_json(&mut self, name: &str, now: Now) -> Option<String> {
         let room = self.rooms.get(self.rooms.find(name)?)?;
         let mut users = String::from("[");
-        for (i, (uid, conns)) in room.users().enumerate() {
+        let mut connections = room.members().len();
+        let listed: Vec<(Box<str>, u32)> = match self.engine.presence(room.name()) {
+            // Shared presence: every node's users and connections.
+            Some(everywhere) => {
+                connections = everywhere.iter().map(|(_, n)| *n as usize).sum();
+                everywhere.iter().map(|(u, n)| (quote(u), *n)).collect()
+            }
+            None => room
+                .users()
+                .map(|(uid, n)| {
+                    let user = self
+                        .users
+                        .get(uid)
+                        .map_or_else(|| "\"\"".into(), |u| u.name_json());
+                    (user, n)
+                })
+                .collect(),
+        };
+        for (i, (user, conns)) in listed.iter().enumerate() {
             if i > 0 {
                 users.push(',');
             }
-            let user = self
-                .users
-                .get(uid)
-                .map_or_else(|| "\"\"".into(), |u| u.name_json());
             let _ = write!(users, "{{\"user\":{user},\"connections\":{conns}}}");
         }
         users.push(']');
@@ -99,7 +113,7 @@ impl Hub {
             "{{\"room\":{},\"online\":{},\"connections\":{},\"seq\":{},\"epoch\":{},\"history\":{},\"users\":{users}}}",
             room.name_json(),
             room.online(),
-            room.members().len(),
+            connections,
             info.seq,
             quote(&info.epoch),
             info.stored

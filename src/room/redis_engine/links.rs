@@ -18,14 +18,14 @@ pub fn payload(frame: &[u8]) -> &[u8] {
     frame.get(at..).unwrap_or_default()
 }
 
-fn bulk(r: &Reply) -> Option<&[u8]> {
+pub(super) fn bulk(r: &Reply) -> Option<&[u8]> {
     match r {
         Reply::BulkString(b) | Reply::SimpleString(b) => Some(b),
         _ => None,
     }
 }
 
-fn int(r: &Reply) -> Option<u64> {
+pub(super) fn int(r: &Reply) -> Option<u64> {
     match r {
         Reply::Integer(i) => u64::try_from(*i).ok(),
         Reply::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
@@ -33,7 +33,7 @@ fn int(r: &Reply) -> Option<u64> {
     }
 }
 
-fn text(r: &Reply) -> Option<Rc<str>> {
+pub(super) fn text(r: &Reply) -> Option<Rc<str>> {
     bulk(r)
         .and_then(|b| std::str::from_utf8(b).ok())
         .map(Rc::from)
@@ -129,7 +129,7 @@ impl RedisEngine {
         Ok(())
     }
 
-    fn sync_failed(&mut self, room: &Rc<str>) {
+    pub(super) fn sync_failed(&mut self, room: &Rc<str>) {
         if let Some(m) = self.rooms.get_mut(room) {
             m.sync_inflight = false;
             if std::mem::take(&mut m.waiting) {
@@ -139,33 +139,7 @@ impl RedisEngine {
         }
     }
 
-    fn on_sync(&mut self, room: Rc<str>, reply: Reply) {
-        let parts = match &reply {
-            Reply::Array(a) => (a.first().and_then(text), a.get(1).and_then(int), a.get(2)),
-            _ => (None, None, None),
-        };
-        let (Some(epoch), Some(seq), Some(Reply::Array(entries))) = parts else {
-            log::warn!("engine redis: odd state for {room}");
-            return self.sync_failed(&room);
-        };
-        let entries = entries
-            .iter()
-            .filter_map(bulk)
-            .filter_map(parse_entry)
-            .collect();
-        let Some(m) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        let mut out = Vec::new();
-        m.on_sync(epoch, seq, entries, &mut out);
-        let ready = std::mem::take(&mut m.waiting);
-        self.publish_out(&room, out);
-        if ready {
-            self.completions.push_back(Completion::RoomReady(room));
-        }
-    }
-
-    fn publish_out(&mut self, room: &Rc<str>, out: Vec<super::Stored>) {
+    pub(super) fn publish_out(&mut self, room: &Rc<str>, out: Vec<super::Stored>) {
         for message in out {
             let droppable = message.json().starts_with("{\"type\":\"chat\"");
             self.completions.push_back(Completion::Published {
@@ -225,6 +199,9 @@ impl RedisEngine {
     }
 
     fn on_room_message(&mut self, room: Rc<str>, payload: &[u8], now: Now) {
+        if let Some(rest) = payload.strip_prefix(b"P\x1f") {
+            return self.on_presence_message(room, rest);
+        }
         let mut parts = payload.splitn(3, |b| *b == 0x1f);
         let (kind, epoch, rest) = (parts.next(), parts.next(), parts.next());
         let (Some(epoch), Some(rest)) = (epoch.and_then(|e| std::str::from_utf8(e).ok()), rest)
@@ -331,6 +308,7 @@ impl Remote for RedisEngine {
             self.cmd(&[b"HGETALL", key.as_bytes()], Pending::Bans);
             // Redis may have come back empty: this node's users count again.
             self.register_all_users();
+            self.register_all_members();
         } else {
             let mut channels = vec![self.ctl_channel().into_bytes()];
             channels.extend(self.rooms.keys().map(|r| self.key(r, "ch").into_bytes()));

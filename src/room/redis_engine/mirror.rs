@@ -6,7 +6,7 @@
 
 use crate::room::engine::{RoomInfo, Stored};
 use crate::room::protocol::{text_frame, FRAME_HEADROOM};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 /// Messages held back behind a gap, at most (past it the oldest go; the
@@ -56,6 +56,10 @@ pub struct Mirror {
     history: VecDeque<Stored>,
     early: BTreeMap<u64, (Rc<str>, Stored)>,
     history_size: usize,
+    /// Users in the room on every node, with their connections.
+    presence: HashMap<Rc<str>, u32>,
+    /// This node's connections per user in the room.
+    local: HashMap<Rc<str>, u32>,
 }
 
 impl Mirror {
@@ -73,6 +77,8 @@ impl Mirror {
             history: VecDeque::new(),
             early: BTreeMap::new(),
             history_size,
+            presence: HashMap::new(),
+            local: HashMap::new(),
         }
     }
 
@@ -87,6 +93,51 @@ impl Mirror {
         self.subscribed = false;
         self.synced = false;
         self.needs_sync = true;
+    }
+
+    /// Distinct users in the room on every node.
+    pub fn online(&self) -> usize {
+        self.presence.len()
+    }
+
+    /// Users on every node, with their connections.
+    pub fn presence(&self) -> Vec<(Rc<str>, u32)> {
+        self.presence.iter().map(|(u, n)| (u.clone(), *n)).collect()
+    }
+
+    /// This node's users in the room, with their connections here.
+    pub fn local(&self) -> Vec<(Rc<str>, u32)> {
+        self.local.iter().map(|(u, n)| (u.clone(), *n)).collect()
+    }
+
+    /// The presence Redis holds (a read of the room).
+    pub fn set_presence(&mut self, users: HashMap<Rc<str>, u32>) {
+        self.presence = users;
+    }
+
+    /// `user` has `conns` connections here now: counted at once (Redis
+    /// confirms with the total); the online count.
+    pub fn local_change(&mut self, user: &str, conns: u32) -> usize {
+        let old = match conns {
+            0 => self.local.remove(user).unwrap_or(0),
+            n => self.local.insert(Rc::from(user), n).unwrap_or(0),
+        };
+        let total = self.presence.get(user).copied().unwrap_or(0);
+        let total = (total + conns).saturating_sub(old);
+        self.on_presence(user, total)
+    }
+
+    /// Redis says `user` has `total` connections in the room on every
+    /// node; the online count.
+    pub fn on_presence(&mut self, user: &str, total: u32) -> usize {
+        if total == 0 {
+            self.presence.remove(user);
+        } else if let Some(n) = self.presence.get_mut(user) {
+            *n = total;
+        } else {
+            self.presence.insert(Rc::from(user), total);
+        }
+        self.presence.len()
     }
 
     /// What a joining client needs.

@@ -14,6 +14,9 @@
 
 mod links;
 mod mirror;
+mod presence;
+mod restrictions;
+mod rooms;
 mod scripts;
 mod users;
 
@@ -108,7 +111,7 @@ impl Link {
 #[derive(Debug)]
 pub struct RedisEngine {
     s: RedisSettings,
-    shas: [String; 6],
+    shas: [String; 8],
     links: [Link; 2],
     pending: VecDeque<Pending>,
     rooms: HashMap<Rc<str>, Mirror>,
@@ -197,64 +200,9 @@ impl RedisEngine {
         self.shas.get(i).cloned().unwrap_or_default()
     }
 
-    /// Read `room`'s state (after its SUBSCRIBE was confirmed).
-    fn send_sync(&mut self, room: Rc<str>, now: Now) {
-        let Some(m) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        if m.sync_inflight || !self.links[CMD].connected {
-            return;
-        }
-        m.sync_inflight = true;
-        let epoch = random_hex(&mut self.epoch_counter, now);
-        let (meta, log) = (self.key(&room, "meta"), self.key(&room, "log"));
-        let (sha, ttl) = (self.sha(1), self.s.room_ttl_ms.to_string());
-        let args: [&[u8]; 7] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            meta.as_bytes(),
-            log.as_bytes(),
-            epoch.as_bytes(),
-            ttl.as_bytes(),
-        ];
-        self.cmd(&args, Pending::Sync { room });
-    }
-
     fn subscribe(&mut self, room: &str) {
         let ch = self.key(room, "ch");
         self.send(SUB, &[b"SUBSCRIBE", ch.as_bytes()], None);
-    }
-
-    fn restriction_field(kind: char, user: &str, room: Option<&str>) -> String {
-        format!("{kind}\x1f{user}\x1f{}", room.unwrap_or(""))
-    }
-
-    fn restrict(&mut self, field: String, until_mono: u64) -> Result<(), OverCapacity> {
-        if !self.up()
-            || (self.restrictions.len() >= self.s.max_bans
-                && !self.restrictions.contains_key(field.as_str()))
-        {
-            self.refused += 1;
-            return Err(OverCapacity);
-        }
-        let until = until_mono.saturating_add(self.wall_offset);
-        self.restrictions.insert(Box::from(field.as_str()), until);
-        let (key, until) = (self.bans_key(), until.to_string());
-        let args: [&[u8]; 4] = [b"HSET", key.as_bytes(), field.as_bytes(), until.as_bytes()];
-        self.cmd(&args, Pending::Ignore);
-        let (ctl, msg) = (self.ctl_channel(), format!("B\x1f{field}\x1f{until}"));
-        self.cmd(
-            &[b"PUBLISH", ctl.as_bytes(), msg.as_bytes()],
-            Pending::Ignore,
-        );
-        Ok(())
-    }
-
-    fn restricted(&self, field: &str, now: Now) -> bool {
-        self.restrictions
-            .get(field)
-            .is_some_and(|until| *until > now.wall_ms)
     }
 }
 
@@ -272,90 +220,11 @@ impl Engine for RedisEngine {
     }
 
     fn prepare(&mut self, room: &str, now: Now) -> Readiness {
-        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
-        let up = self.up();
-        if let Some(m) = self.rooms.get_mut(room) {
-            if m.ready() {
-                return Readiness::Ready;
-            }
-            if !up {
-                return Readiness::Unavailable;
-            }
-            m.waiting = true;
-            // A read that failed earlier is tried again for this join.
-            if m.subscribed && !m.sync_inflight {
-                let name = self.rooms.get_key_value(room).map(|(k, _)| k.clone());
-                if let Some(name) = name {
-                    self.send_sync(name, now);
-                }
-            }
-            return Readiness::Pending;
-        }
-        if !up {
-            return Readiness::Unavailable;
-        }
-        let name: Rc<str> = Rc::from(room);
-        let mut m = Mirror::new(self.s.history_size);
-        m.waiting = true;
-        self.rooms.insert(name.clone(), m);
-        self.channels
-            .insert(Box::from(self.key(room, "ch").as_bytes()), Chan::Room(name));
-        self.subscribe(room);
-        Readiness::Pending
+        self.prepare_room(room, now)
     }
 
     fn publish(&mut self, p: Publication<'_>, now: Now) -> Result<(), Unavailable> {
-        if !self.has_room_in_flight() {
-            return Err(Unavailable);
-        }
-        let mut head = String::with_capacity(64 + p.data.len());
-        head.push_str("{\"type\":\"");
-        head.push_str(p.kind);
-        head.push_str("\",\"room\":");
-        head.push_str(p.room_json);
-        head.push_str(",\"from\":");
-        head.push_str(p.from_json);
-        head.push_str(",\"data\":");
-        head.push_str(p.data);
-        head.push_str(",\"seq\":");
-        let tail = format!(",\"ts\":{}}}", now.wall_ms);
-        let epoch = random_hex(&mut self.epoch_counter, now);
-        let (meta, log, ch) = (
-            self.key(p.room, "meta"),
-            self.key(p.room, "log"),
-            self.key(p.room, "ch"),
-        );
-        let (sha, size, ttl) = (
-            self.sha(0),
-            self.s.history_size.to_string(),
-            self.s.room_ttl_ms.to_string(),
-        );
-        let args: [&[u8]; 12] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            meta.as_bytes(),
-            log.as_bytes(),
-            ch.as_bytes(),
-            head.as_bytes(),
-            tail.as_bytes(),
-            p.author.as_bytes(),
-            size.as_bytes(),
-            ttl.as_bytes(),
-            epoch.as_bytes(),
-        ];
-        let room = self
-            .rooms
-            .get_key_value(p.room)
-            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
-        self.cmd(
-            &args,
-            Pending::Publish {
-                room,
-                ticket: p.ticket,
-            },
-        );
-        Ok(())
+        self.publish_message(p, now)
     }
 
     fn poll_completion(&mut self) -> Option<Completion> {
@@ -376,36 +245,7 @@ impl Engine for RedisEngine {
         by: &str,
         moderator: bool,
     ) -> Result<(), RetractError> {
-        let up = self.has_room_in_flight();
-        let m = self.rooms.get_mut(room).ok_or(RetractError::NotFound)?;
-        let stored = m.find(seq).ok_or(RetractError::NotFound)?;
-        if !moderator && &*stored.author != by {
-            return Err(RetractError::NotAuthor);
-        }
-        if !up {
-            return Err(RetractError::Unavailable);
-        }
-        let epoch = m.info().epoch;
-        m.remove(&epoch, seq);
-        let (meta, log, ch) = (
-            self.key(room, "meta"),
-            self.key(room, "log"),
-            self.key(room, "ch"),
-        );
-        let (sha, seq) = (self.sha(2), seq.to_string());
-        let args: [&[u8]; 9] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            meta.as_bytes(),
-            log.as_bytes(),
-            ch.as_bytes(),
-            seq.as_bytes(),
-            by.as_bytes(),
-            if moderator { b"1" } else { b"0" },
-        ];
-        self.cmd(&args, Pending::Ignore);
-        Ok(())
+        self.retract_message(room, seq, by, moderator)
     }
 
     fn forget_room(&mut self, room: &str) {
@@ -556,6 +396,14 @@ impl Engine for RedisEngine {
     fn moved_elsewhere(&mut self, user: &str, room: &str) {
         let msg = format!("X\x1f{}\x1f{user}\x1f{room}", self.node);
         self.ctl_publish(&msg);
+    }
+
+    fn member_here(&mut self, room: &str, user: &str, conns: u32) -> Option<usize> {
+        self.set_member_here(room, user, conns)
+    }
+
+    fn presence(&self, room: &str) -> Option<Vec<(Rc<str>, u32)>> {
+        self.rooms.get(room).map(Mirror::presence)
     }
 
     fn user_here(&mut self, user: &str, count: usize) {

@@ -30,9 +30,38 @@ redis.call('PUBLISH', ARGV[1], 'M\31' .. epoch .. '\31' .. entry)
 return {seq, epoch}
 ";
 
-/// A room's state: KEYS: meta, log. ARGV: an epoch for a room that has
-/// none, ttl_ms. Creates the room's epoch (seq 0) if it has none, keeps
-/// it alive another ttl. Returns {epoch, seq, {entries...}}.
+/// Presence of a room, shared by the scripts that read or change it:
+/// KEYS[3] is the room's nodes (zset: node -> expiry, Redis TIME ms),
+/// KEYS[4] its users (hash: user -> connections on live nodes); a node's
+/// own hash (user -> its connections) is `ARGV[pprefix] .. node`. A node
+/// past its expiry (it died: nobody refreshed it for node_ttl) is taken
+/// out by whichever script touches the room next, its users' `L` sent.
+const PRESENCE_LIB: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function cleanup(now, pprefix, channel)
+  for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+    local k = pprefix .. n
+    local kv = redis.call('HGETALL', k)
+    for i = 1, #kv, 2 do
+      local left = redis.call('HINCRBY', KEYS[4], kv[i], -tonumber(kv[i + 1]))
+      if left <= 0 then
+        redis.call('HDEL', KEYS[4], kv[i])
+        redis.call('PUBLISH', channel, 'P\31L\31' .. '0\31' .. kv[i])
+      end
+    end
+    redis.call('DEL', k)
+    redis.call('ZREM', KEYS[3], n)
+  end
+end
+";
+
+/// A room's state: KEYS: meta, log, nodes, users. ARGV: an epoch for a
+/// room that has none, ttl_ms, pprefix, channel. Creates the room's epoch
+/// (seq 0) if it has none, keeps it alive another ttl, drops dead nodes'
+/// presence. Returns {epoch, seq, {entries...}, {user, conns, ...}}.
 pub const SYNC: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -43,8 +72,52 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
+cleanup(now_ms(), ARGV[3], ARGV[4])
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-return {epoch, seq, redis.call('LRANGE', KEYS[2], 0, -1)}
+return {epoch, seq, redis.call('LRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[4])}
+";
+
+/// A user's connections in a room on this node changed. KEYS: meta, log,
+/// nodes, users. ARGV: pprefix, channel, node, user, conns, node_ttl_ms,
+/// keys_ttl_ms. Every node hears `P \x1f J|L|C \x1f total \x1f user`
+/// (J: the user's first connection anywhere, L: the last gone, C: a count).
+pub const MEMBER: &str = r"
+local now = now_ms()
+cleanup(now, ARGV[1], ARGV[2])
+local mine = ARGV[1] .. ARGV[3]
+local old = tonumber(redis.call('HGET', mine, ARGV[4]) or '0')
+local conns = tonumber(ARGV[5])
+if conns > 0 then
+  redis.call('HSET', mine, ARGV[4], conns)
+  redis.call('PEXPIRE', mine, ARGV[7])
+else
+  redis.call('HDEL', mine, ARGV[4])
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[6]), ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
+local total = redis.call('HINCRBY', KEYS[4], ARGV[4], conns - old)
+if total <= 0 then
+  redis.call('HDEL', KEYS[4], ARGV[4])
+  total = 0
+else
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
+local before = total - (conns - old)
+local kind = 'C'
+if before <= 0 and total > 0 then kind = 'J' elseif before > 0 and total <= 0 then kind = 'L' end
+redis.call('PUBLISH', ARGV[2], 'P\31' .. kind .. '\31' .. total .. '\31' .. ARGV[4])
+return total
+";
+
+/// This node is alive in a room. KEYS: meta, log, nodes, users. ARGV:
+/// pprefix, channel, node, node_ttl_ms, keys_ttl_ms.
+pub const REFRESH_ROOM: &str = r"
+local now = now_ms()
+cleanup(now, ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', ARGV[1] .. ARGV[3], ARGV[5])
+return 1
 ";
 
 /// Retract one message. KEYS: meta, log. ARGV: channel, seq, by,
@@ -78,9 +151,21 @@ return all
 ";
 
 /// The scripts in load order, and their SHA-1 (what EVALSHA names).
-pub fn all() -> [(&'static str, String); 6] {
-    [PUBLISH, SYNC, RETRACT, TAKE_INBOX, PRIVATE, USER_CONNS]
-        .map(|s| (s, sha1_smol::Sha1::from(s).digest().to_string()))
+pub fn all() -> [(String, String); 8] {
+    [
+        PUBLISH.to_owned(),
+        format!("{PRESENCE_LIB}{SYNC}"),
+        RETRACT.to_owned(),
+        TAKE_INBOX.to_owned(),
+        PRIVATE.to_owned(),
+        USER_CONNS.to_owned(),
+        format!("{PRESENCE_LIB}{MEMBER}"),
+        format!("{PRESENCE_LIB}{REFRESH_ROOM}"),
+    ]
+    .map(|s| {
+        let sha = sha1_smol::Sha1::from(&s).digest().to_string();
+        (s, sha)
+    })
 }
 
 /// Route a private message. KEYS: the user's node set, inbox. ARGV: the

@@ -58,6 +58,7 @@ impl RedisEngine {
         for (user, count) in users {
             self.register_user(&user, count, false);
         }
+        self.refresh_rooms();
     }
 
     pub(super) fn ctl_publish(&mut self, msg: &str) {

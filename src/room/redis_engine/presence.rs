@@ -1,0 +1,216 @@
+//! Rooms across nodes (SPEC §7): reading a room's state (seq, epoch,
+//! history and who is in it), and presence: each node keeps its users'
+//! connections per room in Redis, refreshed while it lives, so `online`,
+//! `presence`, `user_joined` and `user_left` count every node, and a node
+//! that died is taken out by the next script that touches the room.
+
+use super::mirror::parse_entry;
+use super::{random_hex, Pending, RedisEngine, CMD};
+use crate::redis::Reply;
+use crate::room::engine::Completion;
+use crate::room::Now;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A user and their connections.
+type UserConns = (Rc<str>, u32);
+
+/// Script indexes in [`super::scripts::all`].
+const SYNC: usize = 1;
+const MEMBER: usize = 6;
+const REFRESH_ROOM: usize = 7;
+
+impl RedisEngine {
+    /// The four keys every room script takes: meta, log, nodes, users.
+    fn room_keys(&self, room: &str) -> [String; 4] {
+        ["meta", "log", "nodes", "users"].map(|what| self.key(room, what))
+    }
+
+    fn presence_prefix(&self, room: &str) -> String {
+        self.key(room, "p:")
+    }
+
+    fn keys_ttl(&self) -> String {
+        (self.s.room_ttl_ms + self.s.node_ttl_ms).to_string()
+    }
+
+    /// Read `room`'s state (after its SUBSCRIBE was confirmed).
+    pub(super) fn send_sync(&mut self, room: Rc<str>, now: Now) {
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        if m.sync_inflight || !self.links[CMD].connected {
+            return;
+        }
+        m.sync_inflight = true;
+        let epoch = random_hex(&mut self.epoch_counter, now);
+        let [meta, log, nodes, users] = self.room_keys(&room);
+        let (prefix, ch) = (self.presence_prefix(&room), self.key(&room, "ch"));
+        let (sha, ttl) = (self.sha(SYNC), self.s.room_ttl_ms.to_string());
+        let args: [&[u8]; 11] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"4",
+            meta.as_bytes(),
+            log.as_bytes(),
+            nodes.as_bytes(),
+            users.as_bytes(),
+            epoch.as_bytes(),
+            ttl.as_bytes(),
+            prefix.as_bytes(),
+            ch.as_bytes(),
+        ];
+        self.cmd(&args, Pending::Sync { room });
+    }
+
+    /// The answer to [`Self::send_sync`].
+    pub(super) fn on_sync(&mut self, room: Rc<str>, reply: Reply) {
+        let a = match &reply {
+            Reply::Array(a) => a.as_slice(),
+            _ => &[],
+        };
+        let epoch = a.first().and_then(super::links::text);
+        let seq = a.get(1).and_then(super::links::int);
+        let (Some(epoch), Some(seq), Some(Reply::Array(entries))) = (epoch, seq, a.get(2)) else {
+            log::warn!("engine redis: odd state for {room}");
+            return self.sync_failed(&room);
+        };
+        let entries = entries
+            .iter()
+            .filter_map(super::links::bulk)
+            .filter_map(parse_entry)
+            .collect();
+        let mut users = HashMap::new();
+        if let Some(Reply::Array(kv)) = a.get(3) {
+            for pair in kv.chunks(2) {
+                let user = pair.first().and_then(super::links::text);
+                let n = pair.get(1).and_then(super::links::int);
+                if let (Some(user), Some(n)) = (user, n) {
+                    users.insert(user, u32::try_from(n).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let mut out = Vec::new();
+        m.on_sync(epoch, seq, entries, &mut out);
+        m.set_presence(users);
+        let online = m.online();
+        let ready = std::mem::take(&mut m.waiting);
+        self.publish_out(&room, out);
+        // Members here learn the count (a read after a reconnect may differ).
+        self.completions.push_back(Completion::Presence {
+            room: room.clone(),
+            user: Rc::from(""),
+            joined: None,
+            online,
+        });
+        if ready {
+            self.completions.push_back(Completion::RoomReady(room));
+        }
+    }
+
+    /// `user` has `conns` connections in `room` here: counted at once in
+    /// the mirror, and in Redis by the MEMBER script.
+    pub(super) fn set_member_here(&mut self, room: &str, user: &str, conns: u32) -> Option<usize> {
+        let online = self.rooms.get_mut(room)?.local_change(user, conns);
+        if self.links[CMD].connected {
+            self.send_member(room, user, conns);
+        }
+        Some(online)
+    }
+
+    fn send_member(&mut self, room: &str, user: &str, conns: u32) {
+        let [meta, log, nodes, users] = self.room_keys(room);
+        let (prefix, ch) = (self.presence_prefix(room), self.key(room, "ch"));
+        let (sha, node, conns) = (self.sha(MEMBER), self.node.clone(), conns.to_string());
+        let (node_ttl, keys_ttl) = (self.s.node_ttl_ms.to_string(), self.keys_ttl());
+        let args: [&[u8]; 14] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"4",
+            meta.as_bytes(),
+            log.as_bytes(),
+            nodes.as_bytes(),
+            users.as_bytes(),
+            prefix.as_bytes(),
+            ch.as_bytes(),
+            node.as_bytes(),
+            user.as_bytes(),
+            conns.as_bytes(),
+            node_ttl.as_bytes(),
+            keys_ttl.as_bytes(),
+        ];
+        self.cmd(&args, Pending::Ignore);
+    }
+
+    /// Every room member here again (a new connection to Redis, which may
+    /// have come back empty).
+    pub(super) fn register_all_members(&mut self) {
+        let members: Vec<(Rc<str>, Vec<UserConns>)> = self
+            .rooms
+            .iter()
+            .map(|(r, m)| (r.clone(), m.local()))
+            .collect();
+        for (room, users) in members {
+            for (user, conns) in users {
+                self.send_member(&room, &user, conns);
+            }
+        }
+    }
+
+    /// This node is still alive in every room it has members in.
+    pub(super) fn refresh_rooms(&mut self) {
+        let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
+        let (sha, node) = (self.sha(REFRESH_ROOM), self.node.clone());
+        let (node_ttl, keys_ttl) = (self.s.node_ttl_ms.to_string(), self.keys_ttl());
+        for room in rooms {
+            let [meta, log, nodes, users] = self.room_keys(&room);
+            let (prefix, ch) = (self.presence_prefix(&room), self.key(&room, "ch"));
+            let args: [&[u8]; 12] = [
+                b"EVALSHA",
+                sha.as_bytes(),
+                b"4",
+                meta.as_bytes(),
+                log.as_bytes(),
+                nodes.as_bytes(),
+                users.as_bytes(),
+                prefix.as_bytes(),
+                ch.as_bytes(),
+                node.as_bytes(),
+                node_ttl.as_bytes(),
+                keys_ttl.as_bytes(),
+            ];
+            self.cmd(&args, Pending::Ignore);
+        }
+    }
+
+    /// `P \x1f J|L|C \x1f total \x1f user` on a room's channel.
+    pub(super) fn on_presence_message(&mut self, room: Rc<str>, rest: &[u8]) {
+        let mut parts = rest.splitn(3, |b| *b == 0x1f);
+        let (kind, total, user) = (parts.next(), parts.next(), parts.next());
+        let total = total
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse::<u32>().ok());
+        let user = user.and_then(|u| std::str::from_utf8(u).ok());
+        let (Some(total), Some(user)) = (total, user) else {
+            return;
+        };
+        let Some(m) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let online = m.on_presence(user, total);
+        let joined = match kind {
+            Some(b"J") => Some(true),
+            Some(b"L") => Some(false),
+            _ => None,
+        };
+        self.completions.push_back(Completion::Presence {
+            room,
+            user: Rc::from(user),
+            joined,
+            online,
+        });
+    }
+}

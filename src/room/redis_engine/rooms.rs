@@ -1,0 +1,140 @@
+//! Room messages (SPEC §7): making a room ready to join (subscribe, then
+//! read its state), publishing through the PUBLISH script, retracting.
+
+use super::mirror::Mirror;
+use super::{random_hex, Chan, Pending, RedisEngine};
+use crate::room::engine::{Publication, Readiness, RetractError, Unavailable};
+use crate::room::Now;
+use std::rc::Rc;
+
+impl RedisEngine {
+    pub(super) fn prepare_room(&mut self, room: &str, now: Now) -> Readiness {
+        self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
+        let up = self.up();
+        if let Some(m) = self.rooms.get_mut(room) {
+            if m.ready() {
+                return Readiness::Ready;
+            }
+            if !up {
+                return Readiness::Unavailable;
+            }
+            m.waiting = true;
+            // A read that failed earlier is tried again for this join.
+            if m.subscribed && !m.sync_inflight {
+                let name = self.rooms.get_key_value(room).map(|(k, _)| k.clone());
+                if let Some(name) = name {
+                    self.send_sync(name, now);
+                }
+            }
+            return Readiness::Pending;
+        }
+        if !up {
+            return Readiness::Unavailable;
+        }
+        let name: Rc<str> = Rc::from(room);
+        let mut m = Mirror::new(self.s.history_size);
+        m.waiting = true;
+        self.rooms.insert(name.clone(), m);
+        self.channels
+            .insert(Box::from(self.key(room, "ch").as_bytes()), Chan::Room(name));
+        self.subscribe(room);
+        Readiness::Pending
+    }
+
+    pub(super) fn publish_message(
+        &mut self,
+        p: Publication<'_>,
+        now: Now,
+    ) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let mut head = String::with_capacity(64 + p.data.len());
+        head.push_str("{\"type\":\"");
+        head.push_str(p.kind);
+        head.push_str("\",\"room\":");
+        head.push_str(p.room_json);
+        head.push_str(",\"from\":");
+        head.push_str(p.from_json);
+        head.push_str(",\"data\":");
+        head.push_str(p.data);
+        head.push_str(",\"seq\":");
+        let tail = format!(",\"ts\":{}}}", now.wall_ms);
+        let epoch = random_hex(&mut self.epoch_counter, now);
+        let (meta, log, ch) = (
+            self.key(p.room, "meta"),
+            self.key(p.room, "log"),
+            self.key(p.room, "ch"),
+        );
+        let (sha, size, ttl) = (
+            self.sha(0),
+            self.s.history_size.to_string(),
+            self.s.room_ttl_ms.to_string(),
+        );
+        let args: [&[u8]; 12] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            meta.as_bytes(),
+            log.as_bytes(),
+            ch.as_bytes(),
+            head.as_bytes(),
+            tail.as_bytes(),
+            p.author.as_bytes(),
+            size.as_bytes(),
+            ttl.as_bytes(),
+            epoch.as_bytes(),
+        ];
+        let room = self
+            .rooms
+            .get_key_value(p.room)
+            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
+        self.cmd(
+            &args,
+            Pending::Publish {
+                room,
+                ticket: p.ticket,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn retract_message(
+        &mut self,
+        room: &str,
+        seq: u64,
+        by: &str,
+        moderator: bool,
+    ) -> Result<(), RetractError> {
+        let up = self.has_room_in_flight();
+        let m = self.rooms.get_mut(room).ok_or(RetractError::NotFound)?;
+        let stored = m.find(seq).ok_or(RetractError::NotFound)?;
+        if !moderator && &*stored.author != by {
+            return Err(RetractError::NotAuthor);
+        }
+        if !up {
+            return Err(RetractError::Unavailable);
+        }
+        let epoch = m.info().epoch;
+        m.remove(&epoch, seq);
+        let (meta, log, ch) = (
+            self.key(room, "meta"),
+            self.key(room, "log"),
+            self.key(room, "ch"),
+        );
+        let (sha, seq) = (self.sha(2), seq.to_string());
+        let args: [&[u8]; 9] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"2",
+            meta.as_bytes(),
+            log.as_bytes(),
+            ch.as_bytes(),
+            seq.as_bytes(),
+            by.as_bytes(),
+            if moderator { b"1" } else { b"0" },
+        ];
+        self.cmd(&args, Pending::Ignore);
+        Ok(())
+    }
+}
