@@ -477,6 +477,19 @@ fn presence_and_online_counts_are_cluster_wide() {
     );
     let (_, rooms) = http(&b, "GET", "/api/rooms", None);
     assert!(rooms.contains("\"online\":2"), "{rooms}");
+    // A user on the other node, as the API of this one sees them.
+    let (status, bob_there) = http(&a, "GET", "/api/users/bob", None);
+    assert_eq!(status, 200);
+    let bob_there: Value = serde_json::from_str(&bob_there).unwrap();
+    assert_eq!(
+        bob_there,
+        json!({"user": "bob", "online": true, "connections": 1, "rooms": ["p"]})
+    );
+    let (_, nobody) = http(&b, "GET", "/api/users/zoe", None);
+    assert_eq!(
+        serde_json::from_str::<Value>(&nobody).unwrap(),
+        json!({"user": "zoe", "online": false, "connections": 0, "rooms": []})
+    );
 
     drop(bob);
     let left = ann.until("user_left");
@@ -506,4 +519,34 @@ fn presence_and_online_counts_are_cluster_wide() {
         (Some("cy"), Some(1))
     );
     drop(cy.ws.close(None));
+}
+
+#[test]
+fn max_connections_per_user_counts_every_node() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let limited = || {
+        let url = url.clone();
+        let n = TestServer::start(move |c| {
+            c.engine = EngineKind::Redis;
+            c.redis_url = url;
+            c.max_connections_per_user = 2;
+        });
+        eventually(10, || (ready(&n) == 200).then_some(()));
+        n
+    };
+    let (a, b) = (limited(), limited());
+    let _one = connect(&a, "user=ann");
+    let _two = connect(&b, "user=ann");
+    let mut third = Client::connect(&a, "/ws?user=ann");
+    assert_eq!(third.expect("error")["code"], "too_many_connections");
+    assert_eq!(third.expect_close(), Some(1008));
+    // Another user is not affected.
+    connect(&a, "user=bob");
+    drop(_two);
+    // Once one is gone, the next gets in.
+    eventually(10, || {
+        let mut c = Client::connect(&a, "/ws?user=ann");
+        (c.next()["type"] == "welcome").then_some(())
+    });
 }

@@ -128,6 +128,23 @@ pub enum Completion {
         /// Where to.
         room: Rc<str>,
     },
+    /// The answer to [`Engine::admit`]: `Some(false)` if the user has
+    /// `max_connections_per_user` on every node already; `None` if Redis
+    /// could not say (the hub then checks this node only).
+    Admitted {
+        /// The admission's ticket.
+        ticket: u64,
+        /// Whether the connection may open.
+        admitted: Option<bool>,
+    },
+    /// The JSON answer to an API request the engine answers (`None`: it
+    /// could not; 503).
+    Answer {
+        /// The request's ticket.
+        ticket: u64,
+        /// The answer.
+        json: Option<String>,
+    },
     /// Room presence changed somewhere in the cluster.
     Presence {
         /// The room.
@@ -273,6 +290,17 @@ pub trait Engine {
     /// Whether it can serve requests that need its state (`/readyz`).
     fn is_up(&self) -> bool {
         true
+    }
+    /// `/api/users/{user}` on every node: answered by
+    /// [`Completion::Answer`] for `ticket`. `None`: the hub answers.
+    fn user_info(&mut self, _user: &str, _ticket: u64) -> Option<Result<(), Unavailable>> {
+        None
+    }
+    /// Count a new connection of `user` against `max` on every node:
+    /// answered by [`Completion::Admitted`] for `ticket`. `None`: the
+    /// engine does not count across nodes (the hub checks here).
+    fn admit(&mut self, _user: &str, _max: usize, _ticket: u64) -> Option<Result<(), Unavailable>> {
+        None
     }
     /// `user` has `conns` connections in `room` here now. An engine that
     /// shares presence answers the room's online count on every node (its

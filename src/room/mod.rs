@@ -27,7 +27,9 @@ pub(crate) mod redis_engine;
 mod rooms;
 mod users;
 
-pub use hub::{ConnectParams, Hub, HubConfig, Kick, Posted, Refusal, Refused, RoomEvent, Sent};
+pub use hub::{
+    ConnectParams, Hub, HubConfig, Kick, Posted, Query, Refusal, Refused, RoomEvent, Sent,
+};
 
 use crate::proto::CloseCode;
 use std::rc::Rc;

@@ -4,7 +4,7 @@
 use super::http::url::{path_segments, query_param};
 use super::http::HttpError;
 use super::Server;
-use crate::room::{Kick, Posted, Refusal, RoomEvent, Sent};
+use crate::room::{Kick, Posted, Query, Refusal, RoomEvent, Sent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt::Write as _;
@@ -118,7 +118,11 @@ impl Server {
         let result: Result<String, HttpError> = match (method, segs.as_slice()) {
             ("GET", ["stats"]) => Ok(self.stats_json()),
             ("GET", ["stats", "history"]) => Ok(self.stats_history_json()),
-            ("GET", ["users", user]) => Ok(self.hub.user_json(user)),
+            ("GET", ["users", user]) => match self.hub.user_query(user) {
+                Ok(Query::Later(ticket)) => return self.await_ack(key, req, ticket),
+                Ok(Query::Here) => Ok(self.hub.user_json(user)),
+                Err(_) => Err(HttpError::Unavailable("engine unavailable")),
+            },
             ("GET", ["rooms"]) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
             ("GET", ["rooms", room]) => self
                 .with_hub(|hub, _, now| hub.room_json(room, now))

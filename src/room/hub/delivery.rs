@@ -63,6 +63,10 @@ impl Hub {
                     }
                 }
                 Completion::Moved { user, room } => self.moved_elsewhere(&user, &room, now, net),
+                Completion::Answer { ticket, json } => self.acks.push((ticket, json)),
+                Completion::Admitted { ticket, admitted } => {
+                    self.admitted(ticket, admitted, now, net)
+                }
                 Completion::Presence {
                     room,
                     user,

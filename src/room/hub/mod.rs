@@ -15,7 +15,7 @@ mod remote;
 mod views;
 
 pub use moderation::{Kick, Refusal};
-pub use remote::{Ack, Posted, Sent};
+pub use remote::{Ack, Posted, Query, Sent};
 pub use views::RoomEvent;
 
 use super::clients::{Client, Clients};
@@ -135,6 +135,7 @@ pub struct Hub {
     acks: Vec<Ack>,
     tickets: u64,
     waiters: std::collections::HashMap<u64, remote::Waiter>,
+    pending_opens: std::collections::HashMap<u64, remote::PendingOpen>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -175,6 +176,7 @@ impl Hub {
             acks: Vec::new(),
             tickets: 0,
             waiters: std::collections::HashMap::new(),
+            pending_opens: std::collections::HashMap::new(),
         }
     }
 
@@ -237,6 +239,29 @@ impl Hub {
                 &anon
             }
         };
+        // An engine that counts connections on every node answers later.
+        if valid_name(name) && name != crate::ids::SYSTEM {
+            let ticket = self.next_ticket();
+            let max = self.cfg.max_connections_per_user;
+            if let Some(Ok(())) = self.engine.admit(name, max, ticket) {
+                let pending = remote::PendingOpen::new(key, conn_id, name, &params);
+                self.pending_opens.insert(ticket, pending);
+                return true;
+            }
+        }
+        self.open_admitted(key, conn_id, name, params, now, net)
+    }
+
+    /// [`Hub::open`] once the user may connect (as far as the engine knows).
+    fn open_admitted(
+        &mut self,
+        key: ConnKey,
+        conn_id: u64,
+        name: &str,
+        params: ConnectParams<'_>,
+        now: Now,
+        net: &mut impl Net,
+    ) -> bool {
         let Some(uid) = self.admit(key, name, now, net) else {
             return false;
         };

@@ -2,7 +2,7 @@
 //! their room's state is here, API publications waiting for their seq,
 //! and what other nodes did (retractions, kicks) acted on here.
 
-use super::{Hub, Join};
+use super::{ConnectParams, Hub, Join};
 use crate::room::engine::Readiness;
 use crate::room::protocol::{self, JsonFrame};
 use crate::room::{ConnKey, Net, Now};
@@ -16,6 +16,50 @@ pub enum Posted {
     Done(usize, u64),
     /// Its seq comes later, with this ticket (see [`Hub::take_acks`]).
     Pending(u64),
+}
+
+/// Who answers an API query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// The hub, from what this process holds.
+    Here,
+    /// The engine, later, for this ticket (see [`Hub::take_acks`]).
+    Later(u64),
+}
+
+/// A `/ws` connection waiting for the engine's admission.
+#[derive(Debug)]
+pub(super) struct PendingOpen {
+    key: ConnKey,
+    conn_id: u64,
+    user: Box<str>,
+    room: Option<Box<str>>,
+    since: Option<Box<str>>,
+    epoch: Option<Box<str>>,
+    role: crate::auth::Role,
+    allowed_rooms: Option<Vec<String>>,
+    batch: bool,
+}
+
+impl PendingOpen {
+    pub(super) fn new(
+        key: ConnKey,
+        conn_id: u64,
+        user: &str,
+        p: &ConnectParams<'_>,
+    ) -> PendingOpen {
+        PendingOpen {
+            key,
+            conn_id,
+            user: Box::from(user),
+            room: p.room.map(Box::from),
+            since: p.since.map(Box::from),
+            epoch: p.epoch.map(Box::from),
+            role: p.role,
+            allowed_rooms: p.allowed_rooms.map(<[String]>::to_vec),
+            batch: p.batch,
+        }
+    }
 }
 
 /// A `join` waiting for [`Readiness::Ready`].
@@ -163,8 +207,42 @@ impl Hub {
         }
     }
 
+    /// The engine answered an admission: the connection opens, or is
+    /// refused as [`Hub::open`] refuses one over the limit.
+    pub(super) fn admitted(
+        &mut self,
+        ticket: u64,
+        admitted: Option<bool>,
+        now: Now,
+        net: &mut impl Net,
+    ) {
+        let Some(p) = self.pending_opens.remove(&ticket) else {
+            return;
+        };
+        if admitted == Some(false) {
+            let reason = "connection limit of this user reached";
+            net.send(
+                p.key,
+                &protocol::error("too_many_connections", reason, None),
+            );
+            net.close(p.key, crate::proto::CloseCode::POLICY, reason);
+            return;
+        }
+        let params = ConnectParams {
+            user: Some(&p.user),
+            room: p.room.as_deref(),
+            since: p.since.as_deref(),
+            epoch: p.epoch.as_deref(),
+            role: p.role,
+            allowed_rooms: p.allowed_rooms.as_deref(),
+            batch: p.batch,
+        };
+        self.open_admitted(p.key, p.conn_id, &p.user, params, now, net);
+    }
+
     /// The connection is gone: its parked join and waiting acks with it.
     pub(super) fn unpark(&mut self, key: ConnKey) {
+        self.pending_opens.retain(|_, p| p.key != key);
         self.parked.retain(|p| p.key != key);
         self.waiters
             .retain(|_, w| !matches!(w, Waiter::Client(k, _) if *k == key));

@@ -2,7 +2,7 @@
 //! server only routes and checks the key.
 
 use super::commands::Post;
-use super::{Hub, Posted, Refusal, Sent};
+use super::{Hub, Posted, Query, Refusal, Sent};
 use crate::ids::{valid_name, valid_user};
 use crate::room::engine::Unavailable;
 use crate::room::protocol::quote;
@@ -176,6 +176,17 @@ impl Hub {
             Ok(Some(done)) => Ok(Posted::Done(done.0, done.1)),
             Ok(None) => Ok(Posted::Pending(ticket)),
             Err(Unavailable) => Err(Refusal::OverCapacity("engine unavailable")),
+        }
+    }
+
+    /// `GET /api/users/{user}` as the engine answers it: on every node
+    /// (later, for a ticket: [`Hub::take_acks`]), or here.
+    pub fn user_query(&mut self, name: &str) -> Result<Query, Unavailable> {
+        let ticket = self.next_ticket();
+        match self.engine.user_info(name, ticket) {
+            Some(Ok(())) => Ok(Query::Later(ticket)),
+            Some(Err(e)) => Err(e),
+            None => Ok(Query::Here),
         }
     }
 

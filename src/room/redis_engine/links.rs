@@ -76,6 +76,18 @@ impl RedisEngine {
                     log::warn!("engine redis: reading {room} refused: {e}");
                     self.sync_failed(&room);
                 }
+                Pending::UserInfo { ticket, .. } => {
+                    log::warn!("engine redis: user info refused: {e}");
+                    let json = None;
+                    self.completions
+                        .push_back(Completion::Answer { ticket, json });
+                }
+                Pending::Admit { ticket } => {
+                    log::warn!("engine redis: admission refused: {e}");
+                    let admitted = None;
+                    self.completions
+                        .push_back(Completion::Admitted { ticket, admitted });
+                }
                 Pending::Private { ticket } => {
                     log::warn!("engine redis: private refused: {e}");
                     let result = None;
@@ -99,6 +111,39 @@ impl RedisEngine {
                 }
             }
             Pending::Sync { room } => self.on_sync(room, reply),
+            Pending::UserInfo { ticket, user } => {
+                let json = match &reply {
+                    Reply::Array(a) => {
+                        let conns = a.first().and_then(int).unwrap_or(0);
+                        let mut rooms: Vec<Box<str>> = match a.get(1) {
+                            Some(Reply::Array(r)) => r
+                                .iter()
+                                .filter_map(text)
+                                .map(|r| crate::room::protocol::quote(&r))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        rooms.sort_unstable();
+                        Some(format!(
+                            "{{\"user\":{},\"online\":{},\"connections\":{conns},\"rooms\":[{}]}}",
+                            crate::room::protocol::quote(&user),
+                            conns > 0,
+                            rooms.join(",")
+                        ))
+                    }
+                    _ => None,
+                };
+                self.completions
+                    .push_back(Completion::Answer { ticket, json });
+            }
+            Pending::Admit { ticket } => {
+                let admitted = match &reply {
+                    Reply::Integer(n) => Some(*n >= 0),
+                    _ => None,
+                };
+                self.completions
+                    .push_back(Completion::Admitted { ticket, admitted });
+            }
             Pending::Private { ticket } => {
                 let result = match &reply {
                     Reply::Array(a) => a
@@ -373,6 +418,16 @@ impl Remote for RedisEngine {
                     Pending::Sync { room } => self.sync_failed(&room),
                     Pending::Inbox { user } => {
                         log::warn!("engine redis: inbox of {user} may have been taken and lost");
+                    }
+                    Pending::UserInfo { ticket, .. } => {
+                        let json = None;
+                        self.completions
+                            .push_back(Completion::Answer { ticket, json });
+                    }
+                    Pending::Admit { ticket } => {
+                        let admitted = None;
+                        self.completions
+                            .push_back(Completion::Admitted { ticket, admitted });
                     }
                     Pending::Private { ticket } => {
                         let result = None;

@@ -88,6 +88,13 @@ enum Pending {
     Private {
         ticket: u64,
     },
+    Admit {
+        ticket: u64,
+    },
+    UserInfo {
+        ticket: u64,
+        user: Rc<str>,
+    },
 }
 
 #[derive(Debug)]
@@ -111,7 +118,7 @@ impl Link {
 #[derive(Debug)]
 pub struct RedisEngine {
     s: RedisSettings,
-    shas: [String; 8],
+    shas: [String; 10],
     links: [Link; 2],
     pending: VecDeque<Pending>,
     rooms: HashMap<Rc<str>, Mirror>,
@@ -404,6 +411,14 @@ impl Engine for RedisEngine {
 
     fn presence(&self, room: &str) -> Option<Vec<(Rc<str>, u32)>> {
         self.rooms.get(room).map(Mirror::presence)
+    }
+
+    fn admit(&mut self, user: &str, max: usize, ticket: u64) -> Option<Result<(), Unavailable>> {
+        Some(self.send_admit(user, max, ticket))
+    }
+
+    fn user_info(&mut self, user: &str, ticket: u64) -> Option<Result<(), Unavailable>> {
+        Some(self.send_user_info(user, ticket))
     }
 
     fn user_here(&mut self, user: &str, count: usize) {

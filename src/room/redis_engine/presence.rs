@@ -117,6 +117,7 @@ impl RedisEngine {
         let online = self.rooms.get_mut(room)?.local_change(user, conns);
         if self.links[CMD].connected {
             self.send_member(room, user, conns);
+            self.user_in_room(user, room, conns > 0);
         }
         Some(online)
     }
@@ -156,6 +157,7 @@ impl RedisEngine {
         for (room, users) in members {
             for (user, conns) in users {
                 self.send_member(&room, &user, conns);
+                self.user_in_room(&user, &room, true);
             }
         }
     }

@@ -150,8 +150,52 @@ redis.call('DEL', KEYS[1])
 return all
 ";
 
+/// Admit one more connection of a user. KEYS: the user's node set.
+/// ARGV: the prefix of the per-node count keys, node, max, node_ttl_ms.
+/// Counts the user's connections on live nodes; below `max`, counts one
+/// more on this node and returns the total, else returns -1.
+pub const CONNECT: &str = r"
+local total = 0
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local n = redis.call('GET', ARGV[1] .. node)
+  if n then total = total + tonumber(n) else redis.call('SREM', KEYS[1], node) end
+end
+if total >= tonumber(ARGV[3]) then
+  return -1
+end
+local mine = ARGV[1] .. ARGV[2]
+redis.call('INCR', mine)
+redis.call('PEXPIRE', mine, ARGV[4])
+redis.call('SADD', KEYS[1], ARGV[2])
+return total + 1
+";
+
+/// What `/api/users/{user}` says. KEYS: the user's node set. ARGV: the
+/// prefix of the per-node count keys, the prefix of the per-node room
+/// sets. Returns {connections on live nodes, {rooms...}}.
+pub const USER_INFO: &str = r"
+local total = 0
+local rooms = {}
+local seen = {}
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local n = redis.call('GET', ARGV[1] .. node)
+  if n then
+    total = total + tonumber(n)
+    for _, r in ipairs(redis.call('SMEMBERS', ARGV[2] .. node)) do
+      if not seen[r] then
+        seen[r] = true
+        table.insert(rooms, r)
+      end
+    end
+  else
+    redis.call('SREM', KEYS[1], node)
+  end
+end
+return {total, rooms}
+";
+
 /// The scripts in load order, and their SHA-1 (what EVALSHA names).
-pub fn all() -> [(String, String); 8] {
+pub fn all() -> [(String, String); 10] {
     [
         PUBLISH.to_owned(),
         format!("{PRESENCE_LIB}{SYNC}"),
@@ -161,6 +205,8 @@ pub fn all() -> [(String, String); 8] {
         USER_CONNS.to_owned(),
         format!("{PRESENCE_LIB}{MEMBER}"),
         format!("{PRESENCE_LIB}{REFRESH_ROOM}"),
+        CONNECT.to_owned(),
+        USER_INFO.to_owned(),
     ]
     .map(|s| {
         let sha = sha1_smol::Sha1::from(&s).digest().to_string();

@@ -28,6 +28,11 @@ impl RedisEngine {
             ttl.as_bytes(),
         ];
         self.cmd(&args, Pending::Ignore);
+        let rooms_key = self.key(&tag, &format!("r:{}", self.node));
+        self.cmd(
+            &[b"PEXPIRE", rooms_key.as_bytes(), ttl.as_bytes()],
+            Pending::Ignore,
+        );
         if new {
             let (nodes, node) = (self.key(&tag, "nodes"), self.node.clone());
             self.cmd(
@@ -113,6 +118,77 @@ impl RedisEngine {
         if self.links[CMD].connected {
             self.register_user(user, count, new);
         }
+    }
+
+    /// Ask Redis to count one more connection of `user` if it has fewer
+    /// than `max` on every node.
+    pub(super) fn send_admit(
+        &mut self,
+        user: &str,
+        max: usize,
+        ticket: u64,
+    ) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let tag = Self::user_tag(user);
+        let (nodes, prefix) = (self.key(&tag, "nodes"), self.key(&tag, "n:"));
+        let (sha, node, max, ttl) = (
+            self.sha(8),
+            self.node.clone(),
+            max.to_string(),
+            self.s.node_ttl_ms.to_string(),
+        );
+        let args: [&[u8]; 8] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"1",
+            nodes.as_bytes(),
+            prefix.as_bytes(),
+            node.as_bytes(),
+            max.as_bytes(),
+            ttl.as_bytes(),
+        ];
+        self.cmd(&args, Pending::Admit { ticket });
+        Ok(())
+    }
+
+    /// Ask Redis for `user`'s connections and rooms on every node.
+    pub(super) fn send_user_info(&mut self, user: &str, ticket: u64) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let tag = Self::user_tag(user);
+        let (nodes, counts, rooms) = (
+            self.key(&tag, "nodes"),
+            self.key(&tag, "n:"),
+            self.key(&tag, "r:"),
+        );
+        let sha = self.sha(9);
+        let args: [&[u8]; 6] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"1",
+            nodes.as_bytes(),
+            counts.as_bytes(),
+            rooms.as_bytes(),
+        ];
+        let user = Rc::from(user);
+        self.cmd(&args, Pending::UserInfo { ticket, user });
+        Ok(())
+    }
+
+    /// `user` is in `room` here (or no longer): the set of rooms this
+    /// node reports for the user, expiring with node_ttl like its count.
+    pub(super) fn user_in_room(&mut self, user: &str, room: &str, here: bool) {
+        let key = self.key(&Self::user_tag(user), &format!("r:{}", self.node));
+        let ttl = self.s.node_ttl_ms.to_string();
+        let verb: &[u8] = if here { b"SADD" } else { b"SREM" };
+        self.cmd(&[verb, key.as_bytes(), room.as_bytes()], Pending::Ignore);
+        self.cmd(
+            &[b"PEXPIRE", key.as_bytes(), ttl.as_bytes()],
+            Pending::Ignore,
+        );
     }
 
     pub(super) fn send_private(
