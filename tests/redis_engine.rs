@@ -475,8 +475,21 @@ fn presence_and_online_counts_are_cluster_wide() {
         (Some(2), Some(2)),
         "{detail}"
     );
+    // Every room with members on any node, from either node.
     let (_, rooms) = http(&b, "GET", "/api/rooms", None);
-    assert!(rooms.contains("\"online\":2"), "{rooms}");
+    let rooms: Value = serde_json::from_str(&rooms).unwrap();
+    assert_eq!(
+        rooms,
+        json!({"rooms": [{"room": "p", "online": 2, "connections": 2, "seq": 0}]})
+    );
+    let mut solo = connect(&b, "user=sol&room=elsewhere");
+    solo.expect("joined");
+    let (_, rooms) = http(&a, "GET", "/api/rooms", None);
+    assert!(
+        rooms.contains("\"room\":\"elsewhere\",\"online\":1"),
+        "a room with no member on A: {rooms}"
+    );
+    drop(solo);
     // A user on the other node, as the API of this one sees them.
     let (status, bob_there) = http(&a, "GET", "/api/users/bob", None);
     assert_eq!(status, 200);

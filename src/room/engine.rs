@@ -291,6 +291,11 @@ pub trait Engine {
     fn is_up(&self) -> bool {
         true
     }
+    /// `/api/rooms` on every node: answered by [`Completion::Answer`] for
+    /// `ticket`. `None`: the hub answers.
+    fn rooms_info(&mut self, _ticket: u64, _now: Now) -> Option<Result<(), Unavailable>> {
+        None
+    }
     /// `/api/users/{user}` on every node: answered by
     /// [`Completion::Answer`] for `ticket`. `None`: the hub answers.
     fn user_info(&mut self, _user: &str, _ticket: u64) -> Option<Result<(), Unavailable>> {

@@ -123,7 +123,11 @@ impl Server {
                 Ok(Query::Here) => Ok(self.hub.user_json(user)),
                 Err(_) => Err(HttpError::Unavailable("engine unavailable")),
             },
-            ("GET", ["rooms"]) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
+            ("GET", ["rooms"]) => match self.with_hub(|hub, _, now| hub.rooms_query(now)) {
+                Ok(Query::Later(ticket)) => return self.await_ack(key, req, ticket),
+                Ok(Query::Here) => Ok(self.with_hub(|hub, _, now| hub.rooms_json(now))),
+                Err(_) => Err(HttpError::Unavailable("engine unavailable")),
+            },
             ("GET", ["rooms", room]) => self
                 .with_hub(|hub, _, now| hub.room_json(room, now))
                 .ok_or(HttpError::NotFound),

@@ -179,6 +179,17 @@ impl Hub {
         }
     }
 
+    /// `GET /api/rooms` as the engine answers it: on every node (later,
+    /// for a ticket), or here ([`Hub::rooms_json`]).
+    pub fn rooms_query(&mut self, now: Now) -> Result<Query, Unavailable> {
+        let ticket = self.next_ticket();
+        match self.engine.rooms_info(ticket, now) {
+            Some(Ok(())) => Ok(Query::Later(ticket)),
+            Some(Err(e)) => Err(e),
+            None => Ok(Query::Here),
+        }
+    }
+
     /// `GET /api/users/{user}` as the engine answers it: on every node
     /// (later, for a ticket: [`Hub::take_acks`]), or here.
     pub fn user_query(&mut self, name: &str) -> Result<Query, Unavailable> {

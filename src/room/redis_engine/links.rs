@@ -76,6 +76,12 @@ impl RedisEngine {
                     log::warn!("engine redis: reading {room} refused: {e}");
                     self.sync_failed(&room);
                 }
+                Pending::Rooms { ticket } => {
+                    log::warn!("engine redis: rooms refused: {e}");
+                    let json = None;
+                    self.completions
+                        .push_back(Completion::Answer { ticket, json });
+                }
                 Pending::UserInfo { ticket, .. } => {
                     log::warn!("engine redis: user info refused: {e}");
                     let json = None;
@@ -111,6 +117,11 @@ impl RedisEngine {
                 }
             }
             Pending::Sync { room } => self.on_sync(room, reply),
+            Pending::Rooms { ticket } => {
+                let json = Self::rooms_json(&reply);
+                self.completions
+                    .push_back(Completion::Answer { ticket, json });
+            }
             Pending::UserInfo { ticket, user } => {
                 let json = match &reply {
                     Reply::Array(a) => {
@@ -419,7 +430,7 @@ impl Remote for RedisEngine {
                     Pending::Inbox { user } => {
                         log::warn!("engine redis: inbox of {user} may have been taken and lost");
                     }
-                    Pending::UserInfo { ticket, .. } => {
+                    Pending::UserInfo { ticket, .. } | Pending::Rooms { ticket } => {
                         let json = None;
                         self.completions
                             .push_back(Completion::Answer { ticket, json });

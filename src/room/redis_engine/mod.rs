@@ -95,6 +95,9 @@ enum Pending {
         ticket: u64,
         user: Rc<str>,
     },
+    Rooms {
+        ticket: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -118,7 +121,7 @@ impl Link {
 #[derive(Debug)]
 pub struct RedisEngine {
     s: RedisSettings,
-    shas: [String; 10],
+    shas: [String; 11],
     links: [Link; 2],
     pending: VecDeque<Pending>,
     rooms: HashMap<Rc<str>, Mirror>,
@@ -415,6 +418,10 @@ impl Engine for RedisEngine {
 
     fn admit(&mut self, user: &str, max: usize, ticket: u64) -> Option<Result<(), Unavailable>> {
         Some(self.send_admit(user, max, ticket))
+    }
+
+    fn rooms_info(&mut self, ticket: u64, now: Now) -> Option<Result<(), Unavailable>> {
+        Some(self.send_rooms_info(ticket, now))
     }
 
     fn user_info(&mut self, user: &str, ticket: u64) -> Option<Result<(), Unavailable>> {

@@ -7,7 +7,7 @@
 use super::mirror::parse_entry;
 use super::{random_hex, Pending, RedisEngine, CMD};
 use crate::redis::Reply;
-use crate::room::engine::Completion;
+use crate::room::engine::{Completion, Unavailable};
 use crate::room::Now;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -162,9 +162,75 @@ impl RedisEngine {
         }
     }
 
+    fn rooms_index(&self) -> String {
+        format!("{}:rooms", self.s.prefix)
+    }
+
+    /// List `room` in the room index until a while after this node stops
+    /// refreshing it.
+    pub(super) fn index_room(&mut self, room: &str, now: Now) {
+        let until = (now.wall_ms + 3 * self.s.node_ttl_ms).to_string();
+        let index = self.rooms_index();
+        let args: [&[u8]; 5] = [
+            b"ZADD",
+            index.as_bytes(),
+            b"GT",
+            until.as_bytes(),
+            room.as_bytes(),
+        ];
+        self.cmd(&args, Pending::Ignore);
+    }
+
+    /// Ask Redis for every room with members on any node.
+    pub(super) fn send_rooms_info(&mut self, ticket: u64, now: Now) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let (sha, index) = (self.sha(10), self.rooms_index());
+        let (now, prefix) = (now.wall_ms.to_string(), self.s.prefix.clone());
+        let args: [&[u8]; 7] = [
+            b"EVALSHA",
+            sha.as_bytes(),
+            b"1",
+            index.as_bytes(),
+            now.as_bytes(),
+            prefix.as_bytes(),
+            b"10000",
+        ];
+        self.cmd(&args, Pending::Rooms { ticket });
+        Ok(())
+    }
+
+    /// The answer to [`Self::send_rooms_info`], as `/api/rooms` JSON.
+    pub(super) fn rooms_json(reply: &Reply) -> Option<String> {
+        let Reply::Array(a) = reply else {
+            return None;
+        };
+        let mut out = String::from("{\"rooms\":[");
+        for (i, r) in a.chunks(4).enumerate() {
+            let room = r.first().and_then(super::links::text)?;
+            let num = |k: usize| r.get(k).and_then(super::links::int).unwrap_or(0);
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!(
+                "{{\"room\":{},\"online\":{},\"connections\":{},\"seq\":{}}}",
+                crate::room::protocol::quote(&room),
+                num(1),
+                num(2),
+                num(3)
+            ));
+        }
+        out.push_str("]}");
+        Some(out)
+    }
+
     /// This node is still alive in every room it has members in.
-    pub(super) fn refresh_rooms(&mut self) {
+    pub(super) fn refresh_rooms(&mut self, now: Now) {
         let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
+        for room in &rooms {
+            self.index_room(room, now);
+        }
         let (sha, node) = (self.sha(REFRESH_ROOM), self.node.clone());
         let (node_ttl, keys_ttl) = (self.s.node_ttl_ms.to_string(), self.keys_ttl());
         for room in rooms {

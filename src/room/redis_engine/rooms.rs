@@ -38,6 +38,7 @@ impl RedisEngine {
         self.channels
             .insert(Box::from(self.key(room, "ch").as_bytes()), Chan::Room(name));
         self.subscribe(room);
+        self.index_room(room, now);
         Readiness::Pending
     }
 

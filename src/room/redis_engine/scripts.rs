@@ -194,8 +194,29 @@ end
 return {total, rooms}
 ";
 
+/// `/api/rooms` on every node. KEYS: the room index (zset: room ->
+/// expiry, refreshed by every node with members there). ARGV: now (ms),
+/// the key prefix, at most how many rooms. Returns {room, online,
+/// connections, seq, ...}. It reads other rooms' keys by name, so it is
+/// the one script that needs a single Redis (on Redis Cluster this query
+/// would be one read per room).
+pub const ROOMS: &str = r"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local out = {}
+for _, room in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
+  local tag = ARGV[2] .. ':{' .. room .. '}:'
+  local conns = 0
+  for _, n in ipairs(redis.call('HVALS', tag .. 'users')) do conns = conns + tonumber(n) end
+  table.insert(out, room)
+  table.insert(out, redis.call('HLEN', tag .. 'users'))
+  table.insert(out, conns)
+  table.insert(out, tonumber(redis.call('HGET', tag .. 'meta', 'seq') or '0'))
+end
+return out
+";
+
 /// The scripts in load order, and their SHA-1 (what EVALSHA names).
-pub fn all() -> [(String, String); 10] {
+pub fn all() -> [(String, String); 11] {
     [
         PUBLISH.to_owned(),
         format!("{PRESENCE_LIB}{SYNC}"),
@@ -207,6 +228,7 @@ pub fn all() -> [(String, String); 10] {
         format!("{PRESENCE_LIB}{REFRESH_ROOM}"),
         CONNECT.to_owned(),
         USER_INFO.to_owned(),
+        ROOMS.to_owned(),
     ]
     .map(|s| {
         let sha = sha1_smol::Sha1::from(&s).digest().to_string();

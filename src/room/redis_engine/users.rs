@@ -63,7 +63,7 @@ impl RedisEngine {
         for (user, count) in users {
             self.register_user(&user, count, false);
         }
-        self.refresh_rooms();
+        self.refresh_rooms(now);
     }
 
     pub(super) fn ctl_publish(&mut self, msg: &str) {
