@@ -24,6 +24,8 @@ pub(crate) mod memory;
 mod policy;
 pub(crate) mod protocol;
 pub(crate) mod redis_engine;
+/// The body of the `redis_replies` fuzz target.
+pub use redis_engine::fuzzing::fuzz_redis_replies;
 mod rooms;
 mod users;
 

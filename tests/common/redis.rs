@@ -19,7 +19,31 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether `redis-server` can be run here. Without it these tests are
+/// skipped with a message on a developer's machine, and fail under CI
+/// (`.ci/run` installs it).
+pub fn available() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "redis-server is missing under CI"
+        );
+        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+    }
+    found
+}
+
 impl RedisServer {
+    /// A Redis for one test, or `None` (skipped) where none can run.
+    pub fn for_test() -> Option<RedisServer> {
+        available().then(RedisServer::start)
+    }
+
     pub fn start() -> RedisServer {
         let mut r = RedisServer {
             port: free_port(),

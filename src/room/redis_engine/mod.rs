@@ -6,12 +6,13 @@
 //! connections (link 0 pipelines commands, link 1 carries pub/sub) and
 //! hands it bytes ([`Remote`]); it answers the hub through
 //! [`Completion`]s. A room with local members is mirrored here
-//! ([`mirror::Mirror`]): joins, `history` and recovery are answered from
+//! (`mirror.rs`): joins, `history` and recovery are answered from
 //! the mirror, which pub/sub keeps in seq order and history reads fill.
 //! Room chat goes to Redis first (the `PUBLISH` script numbers and stores
 //! it) and reaches members here when its publication comes back, as it
 //! reaches every other node's.
 
+pub mod fuzzing;
 mod links;
 mod mirror;
 mod presence;
