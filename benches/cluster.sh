@@ -3,7 +3,11 @@
 # node, and on N redis-engine nodes sharing one redis-server (subscribers
 # spread over the nodes, the publisher on the first). CPU is the total of
 # every node and Redis; Redis's own share per published message is
-# reported apart. Prints one JSON line per case:
+# reported apart. As in run.sh, every server process (nodes and Redis) is
+# pinned to core 0 and the load to core 1: unpinned, three servers and the
+# client share both cores and the figures measure the scheduler more than
+# the servers (unpinned fanout_1k read 0.69x for 2 nodes, pinned 0.95x).
+# Prints one JSON line per case:
 #   {"setup","case","redis_cpu_secs","published","result":{...roomcast-bench --json...}}
 #
 #   benches/cluster.sh > cluster.jsonl
@@ -45,16 +49,16 @@ run_case() { # setup case bench-args...
     local urls="" server_pids="" redis_pid=""
     if [ "$setup" = memory ]; then
         port=$((port + 1))
-        RUST_LOG=warn "$ROOMCAST_BIN" --listen "127.0.0.1:$port" --rate-limit-per-sec 0 2>/dev/null &
+        RUST_LOG=warn taskset -c 0 "$ROOMCAST_BIN" --listen "127.0.0.1:$port" --rate-limit-per-sec 0 2>/dev/null &
         pids+=($!); server_pids=$!; wait_port "$port"; urls="ws://127.0.0.1:$port"
     else
         port=$((port + 1)); local rport=$port
-        redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+        taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
         redis_pid=$!; pids+=("$redis_pid"); wait_port "$rport"
         server_pids=$redis_pid
         for _ in $(seq 1 "$NODES"); do
             port=$((port + 1))
-            RUST_LOG=warn "$ROOMCAST_BIN" --listen "127.0.0.1:$port" --rate-limit-per-sec 0 \
+            RUST_LOG=warn taskset -c 0 "$ROOMCAST_BIN" --listen "127.0.0.1:$port" --rate-limit-per-sec 0 \
                 --engine redis --redis-url "redis://127.0.0.1:$rport/0" 2>/dev/null &
             pids+=($!); server_pids+=",$!"; wait_port "$port"
             urls+="${urls:+,}ws://127.0.0.1:$port"
@@ -63,7 +67,7 @@ run_case() { # setup case bench-args...
     fi
     local r0=0; [ -n "$redis_pid" ] && r0=$(cpu_of "$redis_pid")
     local line
-    line=$("$B" fanout --url "$urls" "$@" --secs "$SECS" --server-pid "$server_pids" --json 2>/dev/null | tail -n 1) || line='{"error":"bench failed"}'
+    line=$(taskset -c 1 "$B" fanout --url "$urls" "$@" --secs "$SECS" --server-pid "$server_pids" --json 2>/dev/null | tail -n 1) || line='{"error":"bench failed"}'
     local r1=0; [ -n "$redis_pid" ] && r1=$(cpu_of "$redis_pid")
     echo "{\"setup\":\"$setup\",\"case\":\"$case\",\"redis_cpu_secs\":$(echo "$r1 - $r0" | bc -l | sed 's/^\./0./'),\"result\":$line}"
     cleanup
