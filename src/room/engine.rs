@@ -41,6 +41,28 @@ impl Stored {
     }
 }
 
+/// Stored messages, oldest first: with `since`, the first `limit` after
+/// it; without, the last `limit` (what [`Engine::messages`] answers).
+pub fn select(
+    history: &std::collections::VecDeque<Stored>,
+    since: Option<u64>,
+    limit: usize,
+) -> Vec<Stored> {
+    match since {
+        Some(s) => history
+            .iter()
+            .filter(|m| m.seq > s)
+            .take(limit)
+            .cloned()
+            .collect(),
+        None => history
+            .iter()
+            .skip(history.len().saturating_sub(limit))
+            .cloned()
+            .collect(),
+    }
+}
+
 /// A room message to number, store and publish: a `chat`, or an
 /// application event such as `gift` (from the API).
 #[derive(Debug, Clone, Copy)]

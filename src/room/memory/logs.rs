@@ -185,20 +185,7 @@ impl Logs {
         let Some(log) = self.logs.get(room) else {
             return Vec::new();
         };
-        let history = &log.history;
-        match since {
-            Some(s) => history
-                .iter()
-                .filter(|m| m.seq > s)
-                .take(limit)
-                .cloned()
-                .collect(),
-            None => history
-                .iter()
-                .skip(history.len().saturating_sub(limit))
-                .cloned()
-                .collect(),
-        }
+        crate::room::engine::select(&log.history, since, limit)
     }
 
     /// Remove message `seq` of `room`, if `by` may.

@@ -152,21 +152,7 @@ impl Mirror {
 
     /// Stored messages (as [`crate::room::Engine::messages`]).
     pub fn messages(&self, since: Option<u64>, limit: usize) -> Vec<Stored> {
-        match since {
-            Some(s) => self
-                .history
-                .iter()
-                .filter(|m| m.seq > s)
-                .take(limit)
-                .cloned()
-                .collect(),
-            None => self
-                .history
-                .iter()
-                .skip(self.history.len().saturating_sub(limit))
-                .cloned()
-                .collect(),
-        }
+        crate::room::engine::select(&self.history, since, limit)
     }
 
     /// A stored message, if held.

@@ -16,6 +16,7 @@ pub mod fuzzing;
 mod links;
 mod mirror;
 mod presence;
+mod pubsub;
 mod restrictions;
 mod rooms;
 mod scripts;
@@ -203,6 +204,16 @@ impl RedisEngine {
         self.send(CMD, args, Some(pending));
     }
 
+    /// `EVALSHA sha <keys> <keys...> <args...>` on the command link.
+    fn evalsha(&mut self, sha: &str, keys: &[&[u8]], args: &[&[u8]], pending: Pending) {
+        let n = keys.len().to_string();
+        let mut all: Vec<&[u8]> = Vec::with_capacity(3 + keys.len() + args.len());
+        all.extend([b"EVALSHA".as_slice(), sha.as_bytes(), n.as_bytes()]);
+        all.extend_from_slice(keys);
+        all.extend_from_slice(args);
+        self.cmd(&all, pending);
+    }
+
     fn has_room_in_flight(&self) -> bool {
         self.up() && self.pending.len() < self.s.max_in_flight
     }
@@ -296,9 +307,10 @@ impl Engine for RedisEngine {
         if self.has_room_in_flight() {
             let key = self.key(&format!("u:{user}"), "inbox");
             let sha = self.sha(3);
-            let args: [&[u8]; 4] = [b"EVALSHA", sha.as_bytes(), b"1", key.as_bytes()];
-            self.cmd(
-                &args,
+            self.evalsha(
+                &sha,
+                &[key.as_bytes()],
+                &[],
                 Pending::Inbox {
                     user: Rc::from(user),
                 },
@@ -339,38 +351,9 @@ impl Engine for RedisEngine {
 
     fn tick(&mut self, now: Now) {
         self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
-        let expired: Vec<Box<str>> = self
-            .restrictions
-            .iter()
-            .filter(|(_, until)| **until <= now.wall_ms)
-            .map(|(f, _)| f.clone())
-            .collect();
-        for field in expired {
-            self.restrictions.remove(&field);
-            if self.up() {
-                let key = self.bans_key();
-                self.cmd(
-                    &[b"HDEL", key.as_bytes(), field.as_bytes()],
-                    Pending::Ignore,
-                );
-            }
-        }
+        self.expire_restrictions(now);
         self.refresh_presence(now);
-        // Rooms with members here never expire in Redis.
-        if now.mono_ms >= self.next_refresh_ms && self.up() {
-            self.next_refresh_ms = now.mono_ms + (self.s.room_ttl_ms / 3).max(1000);
-            let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
-            let ttl = self.s.room_ttl_ms.to_string();
-            for room in rooms {
-                for what in ["meta", "log"] {
-                    let key = self.key(&room, what);
-                    self.cmd(
-                        &[b"PEXPIRE", key.as_bytes(), ttl.as_bytes()],
-                        Pending::Ignore,
-                    );
-                }
-            }
-        }
+        self.keep_rooms_alive(now);
     }
 
     fn usage(&self) -> Usage {

@@ -34,6 +34,23 @@ impl RedisEngine {
         (self.s.room_ttl_ms + self.s.node_ttl_ms).to_string()
     }
 
+    /// Call a room script: KEYS meta, log, nodes, users; ARGV the
+    /// presence prefix, the channel, then `args`.
+    fn room_script(&mut self, script: usize, room: &str, args: &[&[u8]], pending: Pending) {
+        let [meta, log, nodes, users] = self.room_keys(room);
+        let (prefix, ch) = (self.presence_prefix(room), self.key(room, "ch"));
+        let keys = [
+            meta.as_bytes(),
+            log.as_bytes(),
+            nodes.as_bytes(),
+            users.as_bytes(),
+        ];
+        let mut all: Vec<&[u8]> = vec![prefix.as_bytes(), ch.as_bytes()];
+        all.extend_from_slice(args);
+        let sha = self.sha(script);
+        self.evalsha(&sha, &keys, &all, pending);
+    }
+
     /// Read `room`'s state (after its SUBSCRIBE was confirmed).
     pub(super) fn send_sync(&mut self, room: Rc<str>, now: Now) {
         let Some(m) = self.rooms.get_mut(&room) else {
@@ -44,23 +61,9 @@ impl RedisEngine {
         }
         m.sync_inflight = true;
         let epoch = random_hex(&mut self.epoch_counter, now);
-        let [meta, log, nodes, users] = self.room_keys(&room);
-        let (prefix, ch) = (self.presence_prefix(&room), self.key(&room, "ch"));
-        let (sha, ttl) = (self.sha(SYNC), self.s.room_ttl_ms.to_string());
-        let args: [&[u8]; 11] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"4",
-            meta.as_bytes(),
-            log.as_bytes(),
-            nodes.as_bytes(),
-            users.as_bytes(),
-            epoch.as_bytes(),
-            ttl.as_bytes(),
-            prefix.as_bytes(),
-            ch.as_bytes(),
-        ];
-        self.cmd(&args, Pending::Sync { room });
+        let ttl = self.s.room_ttl_ms.to_string();
+        let args = [epoch.as_bytes(), ttl.as_bytes()];
+        self.room_script(SYNC, &room.clone(), &args, Pending::Sync { room });
     }
 
     /// The answer to [`Self::send_sync`].
@@ -123,27 +126,16 @@ impl RedisEngine {
     }
 
     fn send_member(&mut self, room: &str, user: &str, conns: u32) {
-        let [meta, log, nodes, users] = self.room_keys(room);
-        let (prefix, ch) = (self.presence_prefix(room), self.key(room, "ch"));
-        let (sha, node, conns) = (self.sha(MEMBER), self.node.clone(), conns.to_string());
+        let (node, conns) = (self.node.clone(), conns.to_string());
         let (node_ttl, keys_ttl) = (self.s.node_ttl_ms.to_string(), self.keys_ttl());
-        let args: [&[u8]; 14] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"4",
-            meta.as_bytes(),
-            log.as_bytes(),
-            nodes.as_bytes(),
-            users.as_bytes(),
-            prefix.as_bytes(),
-            ch.as_bytes(),
+        let args = [
             node.as_bytes(),
             user.as_bytes(),
             conns.as_bytes(),
             node_ttl.as_bytes(),
             keys_ttl.as_bytes(),
         ];
-        self.cmd(&args, Pending::Ignore);
+        self.room_script(MEMBER, room, &args, Pending::Ignore);
     }
 
     /// Every room member here again (a new connection to Redis, which may
@@ -188,16 +180,12 @@ impl RedisEngine {
         }
         let (sha, index) = (self.sha(10), self.rooms_index());
         let (now, prefix) = (now.wall_ms.to_string(), self.s.prefix.clone());
-        let args: [&[u8]; 7] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"1",
-            index.as_bytes(),
-            now.as_bytes(),
-            prefix.as_bytes(),
-            b"10000",
-        ];
-        self.cmd(&args, Pending::Rooms { ticket });
+        self.evalsha(
+            &sha,
+            &[index.as_bytes()],
+            &[now.as_bytes(), prefix.as_bytes(), b"10000"],
+            Pending::Rooms { ticket },
+        );
         Ok(())
     }
 
@@ -231,26 +219,11 @@ impl RedisEngine {
         for room in &rooms {
             self.index_room(room, now);
         }
-        let (sha, node) = (self.sha(REFRESH_ROOM), self.node.clone());
+        let node = self.node.clone();
         let (node_ttl, keys_ttl) = (self.s.node_ttl_ms.to_string(), self.keys_ttl());
+        let args = [node.as_bytes(), node_ttl.as_bytes(), keys_ttl.as_bytes()];
         for room in rooms {
-            let [meta, log, nodes, users] = self.room_keys(&room);
-            let (prefix, ch) = (self.presence_prefix(&room), self.key(&room, "ch"));
-            let args: [&[u8]; 12] = [
-                b"EVALSHA",
-                sha.as_bytes(),
-                b"4",
-                meta.as_bytes(),
-                log.as_bytes(),
-                nodes.as_bytes(),
-                users.as_bytes(),
-                prefix.as_bytes(),
-                ch.as_bytes(),
-                node.as_bytes(),
-                node_ttl.as_bytes(),
-                keys_ttl.as_bytes(),
-            ];
-            self.cmd(&args, Pending::Ignore);
+            self.room_script(REFRESH_ROOM, &room, &args, Pending::Ignore);
         }
     }
 

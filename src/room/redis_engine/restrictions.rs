@@ -38,4 +38,24 @@ impl RedisEngine {
             .get(field)
             .is_some_and(|until| *until > now.wall_ms)
     }
+
+    /// Forget bans and mutes that ended (here and in Redis).
+    pub(super) fn expire_restrictions(&mut self, now: Now) {
+        let expired: Vec<Box<str>> = self
+            .restrictions
+            .iter()
+            .filter(|(_, until)| **until <= now.wall_ms)
+            .map(|(f, _)| f.clone())
+            .collect();
+        for field in expired {
+            self.restrictions.remove(&field);
+            if self.up() {
+                let key = self.bans_key();
+                self.cmd(
+                    &[b"HDEL", key.as_bytes(), field.as_bytes()],
+                    Pending::Ignore,
+                );
+            }
+        }
+    }
 }

@@ -72,12 +72,11 @@ impl RedisEngine {
             self.s.history_size.to_string(),
             self.s.room_ttl_ms.to_string(),
         );
-        let args: [&[u8]; 12] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            meta.as_bytes(),
-            log.as_bytes(),
+        let room = self
+            .rooms
+            .get_key_value(p.room)
+            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
+        let args: [&[u8]; 7] = [
             ch.as_bytes(),
             head.as_bytes(),
             tail.as_bytes(),
@@ -86,17 +85,11 @@ impl RedisEngine {
             ttl.as_bytes(),
             epoch.as_bytes(),
         ];
-        let room = self
-            .rooms
-            .get_key_value(p.room)
-            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
-        self.cmd(
-            &args,
-            Pending::Publish {
-                room,
-                ticket: p.ticket,
-            },
-        );
+        let pending = Pending::Publish {
+            room,
+            ticket: p.ticket,
+        };
+        self.evalsha(&sha, &[meta.as_bytes(), log.as_bytes()], &args, pending);
         Ok(())
     }
 
@@ -124,18 +117,32 @@ impl RedisEngine {
             self.key(room, "ch"),
         );
         let (sha, seq) = (self.sha(2), seq.to_string());
-        let args: [&[u8]; 9] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            meta.as_bytes(),
-            log.as_bytes(),
-            ch.as_bytes(),
-            seq.as_bytes(),
-            by.as_bytes(),
-            if moderator { b"1" } else { b"0" },
-        ];
-        self.cmd(&args, Pending::Ignore);
+        let moderator: &[u8] = if moderator { b"1" } else { b"0" };
+        let args = [ch.as_bytes(), seq.as_bytes(), by.as_bytes(), moderator];
+        self.evalsha(
+            &sha,
+            &[meta.as_bytes(), log.as_bytes()],
+            &args,
+            Pending::Ignore,
+        );
         Ok(())
+    }
+
+    /// Rooms with members here never expire in Redis.
+    pub(super) fn keep_rooms_alive(&mut self, now: Now) {
+        if now.mono_ms >= self.next_refresh_ms && self.up() {
+            self.next_refresh_ms = now.mono_ms + (self.s.room_ttl_ms / 3).max(1000);
+            let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();
+            let ttl = self.s.room_ttl_ms.to_string();
+            for room in rooms {
+                for what in ["meta", "log"] {
+                    let key = self.key(&room, what);
+                    self.cmd(
+                        &[b"PEXPIRE", key.as_bytes(), ttl.as_bytes()],
+                        Pending::Ignore,
+                    );
+                }
+            }
+        }
     }
 }

@@ -58,21 +58,21 @@ local function cleanup(now, pprefix, channel)
 end
 ";
 
-/// A room's state: KEYS: meta, log, nodes, users. ARGV: an epoch for a
-/// room that has none, ttl_ms, pprefix, channel. Creates the room's epoch
+/// A room's state: KEYS: meta, log, nodes, users. ARGV: pprefix,
+/// channel, an epoch for a room that has none, ttl_ms. Creates the room's epoch
 /// (seq 0) if it has none, keeps it alive another ttl, drops dead nodes'
 /// presence. Returns {epoch, seq, {entries...}, {user, conns, ...}}.
 pub const SYNC: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  epoch = ARGV[1]
+  epoch = ARGV[3]
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-cleanup(now_ms(), ARGV[3], ARGV[4])
+cleanup(now_ms(), ARGV[1], ARGV[2])
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
 return {epoch, seq, redis.call('LRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[4])}
 ";

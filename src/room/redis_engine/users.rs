@@ -139,17 +139,13 @@ impl RedisEngine {
             max.to_string(),
             self.s.node_ttl_ms.to_string(),
         );
-        let args: [&[u8]; 8] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"1",
-            nodes.as_bytes(),
+        let args = [
             prefix.as_bytes(),
             node.as_bytes(),
             max.as_bytes(),
             ttl.as_bytes(),
         ];
-        self.cmd(&args, Pending::Admit { ticket });
+        self.evalsha(&sha, &[nodes.as_bytes()], &args, Pending::Admit { ticket });
         Ok(())
     }
 
@@ -165,16 +161,14 @@ impl RedisEngine {
             self.key(&tag, "r:"),
         );
         let sha = self.sha(9);
-        let args: [&[u8]; 6] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"1",
-            nodes.as_bytes(),
-            counts.as_bytes(),
-            rooms.as_bytes(),
-        ];
         let user = Rc::from(user);
-        self.cmd(&args, Pending::UserInfo { ticket, user });
+        let args = [counts.as_bytes(), rooms.as_bytes()];
+        self.evalsha(
+            &sha,
+            &[nodes.as_bytes()],
+            &args,
+            Pending::UserInfo { ticket, user },
+        );
         Ok(())
     }
 
@@ -212,19 +206,16 @@ impl RedisEngine {
             self.s.offline_queue.to_string(),
             self.s.offline_ttl_ms.to_string(),
         );
-        let args: [&[u8]; 10] = [
-            b"EVALSHA",
-            sha.as_bytes(),
-            b"2",
-            nodes.as_bytes(),
-            inbox.as_bytes(),
+        let keys = [nodes.as_bytes(), inbox.as_bytes()];
+        let json = super::links::payload(frame);
+        let args = [
             prefix.as_bytes(),
             ch.as_bytes(),
-            super::links::payload(frame),
+            json,
             size.as_bytes(),
             ttl.as_bytes(),
         ];
-        self.cmd(&args, Pending::Private { ticket });
+        self.evalsha(&sha, &keys, &args, Pending::Private { ticket });
         Ok(())
     }
 }
