@@ -85,6 +85,7 @@ fn two_nodes_share_seq_history_recovery_and_retraction() {
         json!({"room": "lobby", "data": {"n": 2}, "type": "gift"}),
     );
     assert_eq!(ack["seq"], 2, "{ack}");
+    assert_eq!(ack["delivered"], 2, "both members, one on each node: {ack}");
     assert_eq!(ann.expect_skipping_presence("gift")["seq"], 2);
     assert_eq!(bob.expect_skipping_presence("gift")["seq"], 2);
     for i in 3..=10 {

@@ -101,15 +101,14 @@ pub enum Completion {
     RoomReady(Rc<str>),
     /// It could not be made ready (the engine is down): joins get `unavailable`.
     RoomFailed(Rc<str>),
-    /// A publication with a ticket was stored with this seq (`None`: it
-    /// may not have been; the requester is told `unavailable`).
+    /// A publication with a ticket was stored (`seq: None`: it may not
+    /// have been; the requester is told `unavailable`).
     Acked {
-        /// The room.
-        room: Rc<str>,
         /// The publication's ticket.
         ticket: u64,
-        /// Its seq.
-        seq: Option<u64>,
+        /// Its seq, and the room's connections on every node then
+        /// (what `delivered` counts).
+        seq: Option<(u64, usize)>,
     },
     /// A message was retracted on another node: local members are told.
     Retracted {

@@ -34,13 +34,8 @@ impl Hub {
                     });
                     last = Some((delivered, message.seq));
                 }
-                Completion::Acked { room, ticket, seq } => {
-                    let members = self
-                        .rooms
-                        .find(&room)
-                        .and_then(|rid| self.rooms.get(rid))
-                        .map_or(0, |r| r.members().len());
-                    let json = seq.map(|s| format!("{{\"delivered\":{members},\"seq\":{s}}}"));
+                Completion::Acked { ticket, seq, .. } => {
+                    let json = seq.map(|(s, n)| format!("{{\"delivered\":{n},\"seq\":{s}}}"));
                     self.acks.push((ticket, json));
                 }
                 Completion::RoomReady(room) => self.resume_joins(&room, now, net),

@@ -69,7 +69,7 @@ impl RedisEngine {
                     if let Some(ticket) = ticket {
                         let seq = None;
                         self.completions
-                            .push_back(Completion::Acked { room, ticket, seq });
+                            .push_back(Completion::Acked { ticket, seq });
                     }
                 }
                 Pending::Sync { room } => {
@@ -106,14 +106,17 @@ impl RedisEngine {
         }
         match pending {
             Pending::Ignore | Pending::Setup => {}
-            Pending::Publish { room, ticket } => {
+            Pending::Publish { ticket, .. } => {
                 let seq = match &reply {
-                    Reply::Array(a) => a.first().and_then(int),
+                    Reply::Array(a) => a.first().and_then(int).map(|seq| {
+                        let conns = a.get(2).and_then(int).unwrap_or(0);
+                        (seq, usize::try_from(conns).unwrap_or(usize::MAX))
+                    }),
                     _ => None,
                 };
                 if let Some(ticket) = ticket {
                     self.completions
-                        .push_back(Completion::Acked { room, ticket, seq });
+                        .push_back(Completion::Acked { ticket, seq });
                 }
             }
             Pending::Sync { room } => self.on_sync(room, reply),
@@ -319,12 +322,12 @@ impl Remote for RedisEngine {
             for pending in std::mem::take(&mut self.pending) {
                 match pending {
                     Pending::Publish {
-                        room,
                         ticket: Some(ticket),
+                        ..
                     } => {
                         let seq = None;
                         self.completions
-                            .push_back(Completion::Acked { room, ticket, seq });
+                            .push_back(Completion::Acked { ticket, seq });
                     }
                     Pending::Sync { room } => self.sync_failed(&room),
                     Pending::Inbox { user } => {

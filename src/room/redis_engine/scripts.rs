@@ -8,9 +8,10 @@
 
 /// Publish one room message. KEYS: meta, log. ARGV: channel, the JSON up
 /// to its seq, the JSON after it, author, history_size, ttl_ms, an epoch
-/// for a room that has none. Operations per message: HINCRBY, HGET,
+/// for a room that has none. Operations per message: HINCRBY, 2×HGET,
 /// RPUSH, LTRIM, 2×PEXPIRE, PUBLISH (plus HSET once per epoch).
-/// Returns {seq, epoch}.
+/// Returns {seq, epoch, connections in the room on every node} (the
+/// count the presence scripts keep in meta).
 pub const PUBLISH: &str = r"
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -27,7 +28,7 @@ if size > 0 then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', ARGV[1], 'M\31' .. epoch .. '\31' .. entry)
-return {seq, epoch}
+return {seq, epoch, tonumber(redis.call('HGET', KEYS[1], 'conns') or '0')}
 ";
 
 /// Presence of a room, shared by the scripts that read or change it:
@@ -46,6 +47,7 @@ local function cleanup(now, pprefix, channel)
     local k = pprefix .. n
     local kv = redis.call('HGETALL', k)
     for i = 1, #kv, 2 do
+      redis.call('HINCRBY', KEYS[1], 'conns', -tonumber(kv[i + 1]))
       local left = redis.call('HINCRBY', KEYS[4], kv[i], -tonumber(kv[i + 1]))
       if left <= 0 then
         redis.call('HDEL', KEYS[4], kv[i])
@@ -96,6 +98,9 @@ end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[6]), ARGV[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[7])
 local total = redis.call('HINCRBY', KEYS[4], ARGV[4], conns - old)
+if conns ~= old then
+  redis.call('HINCRBY', KEYS[1], 'conns', conns - old)
+end
 if total <= 0 then
   redis.call('HDEL', KEYS[4], ARGV[4])
   total = 0
