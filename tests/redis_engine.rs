@@ -212,13 +212,14 @@ fn offline_inboxes_bans_mutes_and_kicks_are_shared() {
 
     // A kick with a ban on A closes bob's connection on B (4001), and B
     // refuses him at connect for the ban.
-    let (status, _) = http(
+    let (status, kicked) = http(
         &a,
         "POST",
         "/api/kick",
         Some(json!({"user": "bob", "ban_seconds": 60, "reason": "spam"})),
     );
     assert_eq!(status, 200);
+    assert_eq!(kicked, r#"{"kicked":1}"#, "bob's one connection, on node B");
     let forced = bob.until("force_disconnect");
     assert_eq!(forced["reason"], "spam");
     assert_eq!(bob.expect_close(), Some(4001));

@@ -317,6 +317,17 @@ pub trait Engine {
     fn rooms_info(&mut self, _ticket: u64, _now: Now) -> Option<Result<(), Unavailable>> {
         None
     }
+    /// How many connections a kick of `user` (from `room`) reaches on
+    /// every node: answered by [`Completion::Answer`] (`{"kicked":n}`) for
+    /// `ticket`. `None`: the hub's own count is the answer.
+    fn count_kicked(
+        &mut self,
+        _user: &str,
+        _room: Option<&str>,
+        _ticket: u64,
+    ) -> Option<Result<(), Unavailable>> {
+        None
+    }
     /// `/api/users/{user}` on every node: answered by
     /// [`Completion::Answer`] for `ticket`. `None`: the hub answers.
     fn user_info(&mut self, _user: &str, _ticket: u64) -> Option<Result<(), Unavailable>> {

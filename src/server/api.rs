@@ -140,7 +140,11 @@ impl Server {
                 Ok(Published::Later(ticket)) => return self.await_ack(key, req, ticket),
                 Err(e) => Err(e),
             },
-            ("POST", ["kick"]) => self.api_kick(body),
+            ("POST", ["kick"]) => match self.api_kick(body) {
+                Ok(Published::Now(json)) => Ok(json),
+                Ok(Published::Later(ticket)) => return self.await_ack(key, req, ticket),
+                Err(e) => Err(e),
+            },
             ("POST", ["mute"]) => self.api_mute(body),
             ("POST", ["retract"]) => self.api_retract(body),
             (
@@ -247,7 +251,7 @@ impl Server {
         }
     }
 
-    fn api_kick(&mut self, body: &[u8]) -> Result<String, HttpError> {
+    fn api_kick(&mut self, body: &[u8]) -> Result<Published, HttpError> {
         let b: KickBody<'_> =
             serde_json::from_slice(body).map_err(|_| HttpError::BadRequest("kick needs user"))?;
         let kick = Kick {
@@ -259,7 +263,11 @@ impl Server {
         let kicked = self
             .with_hub(|hub, net, now| hub.kick(kick, now, net))
             .map_err(refusal_status)?;
-        Ok(ack_json(&[("kicked", kicked as u64)]))
+        // An engine that shares state counts the connections on every node.
+        match self.hub.kick_count(&b.user, b.room.as_deref()) {
+            Query::Later(ticket) => Ok(Published::Later(ticket)),
+            Query::Here => Ok(Published::Now(ack_json(&[("kicked", kicked as u64)]))),
+        }
     }
 
     fn api_retract(&mut self, body: &[u8]) -> Result<String, HttpError> {

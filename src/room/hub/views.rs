@@ -190,6 +190,17 @@ impl Hub {
         }
     }
 
+    /// After `POST /api/kick`: how many connections it reached, counted
+    /// on every node by the engine (later, for a ticket), or here.
+    pub fn kick_count(&mut self, user: &str, room: Option<&str>) -> Query {
+        let ticket = self.next_ticket();
+        match self.engine.count_kicked(user, room, ticket) {
+            Some(Ok(())) => Query::Later(ticket),
+            // Redis down: the other nodes did not hear of it either.
+            Some(Err(Unavailable)) | None => Query::Here,
+        }
+    }
+
     /// `GET /api/users/{user}` as the engine answers it: on every node
     /// (later, for a ticket: [`Hub::take_acks`]), or here.
     pub fn user_query(&mut self, name: &str) -> Result<Query, Unavailable> {

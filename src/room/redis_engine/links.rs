@@ -76,6 +76,12 @@ impl RedisEngine {
                     log::warn!("engine redis: reading {room} refused: {e}");
                     self.sync_failed(&room);
                 }
+                Pending::Kicked { ticket } => {
+                    log::warn!("engine redis: kick count refused: {e}");
+                    let json = None;
+                    self.completions
+                        .push_back(Completion::Answer { ticket, json });
+                }
                 Pending::Rooms { ticket } => {
                     log::warn!("engine redis: rooms refused: {e}");
                     let json = None;
@@ -120,6 +126,13 @@ impl RedisEngine {
                 }
             }
             Pending::Sync { room } => self.on_sync(room, reply),
+            Pending::Kicked { ticket } => {
+                // A count (the script), a field's value, or nil (HGET).
+                let n = int(&reply).unwrap_or(0);
+                let json = Some(format!("{{\"kicked\":{n}}}"));
+                self.completions
+                    .push_back(Completion::Answer { ticket, json });
+            }
             Pending::Rooms { ticket } => {
                 let json = Self::rooms_json(&reply);
                 self.completions
@@ -333,7 +346,9 @@ impl Remote for RedisEngine {
                     Pending::Inbox { user } => {
                         log::warn!("engine redis: inbox of {user} may have been taken and lost");
                     }
-                    Pending::UserInfo { ticket, .. } | Pending::Rooms { ticket } => {
+                    Pending::UserInfo { ticket, .. }
+                    | Pending::Rooms { ticket }
+                    | Pending::Kicked { ticket } => {
                         let json = None;
                         self.completions
                             .push_back(Completion::Answer { ticket, json });

@@ -97,6 +97,9 @@ enum Pending {
         ticket: u64,
         user: Rc<str>,
     },
+    Kicked {
+        ticket: u64,
+    },
     Rooms {
         ticket: u64,
     },
@@ -406,6 +409,15 @@ impl Engine for RedisEngine {
 
     fn rooms_info(&mut self, ticket: u64, now: Now) -> Option<Result<(), Unavailable>> {
         Some(self.send_rooms_info(ticket, now))
+    }
+
+    fn count_kicked(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        ticket: u64,
+    ) -> Option<Result<(), Unavailable>> {
+        Some(self.send_count_kicked(user, room, ticket))
     }
 
     fn user_info(&mut self, user: &str, ticket: u64) -> Option<Result<(), Unavailable>> {

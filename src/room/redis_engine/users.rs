@@ -149,6 +149,34 @@ impl RedisEngine {
         Ok(())
     }
 
+    /// Ask Redis how many connections of `user` (in `room`) there are on
+    /// every node: what a kick reaches (asked right after the kick's
+    /// control message, before any node has acted on it).
+    pub(super) fn send_count_kicked(
+        &mut self,
+        user: &str,
+        room: Option<&str>,
+        ticket: u64,
+    ) -> Result<(), Unavailable> {
+        if !self.has_room_in_flight() {
+            return Err(Unavailable);
+        }
+        let pending = Pending::Kicked { ticket };
+        match room {
+            Some(room) => {
+                let users = self.key(room, "users");
+                self.cmd(&[b"HGET", users.as_bytes(), user.as_bytes()], pending);
+            }
+            None => {
+                let tag = Self::user_tag(user);
+                let (nodes, prefix) = (self.key(&tag, "nodes"), self.key(&tag, "n:"));
+                let sha = self.sha(5);
+                self.evalsha(&sha, &[nodes.as_bytes()], &[prefix.as_bytes()], pending);
+            }
+        }
+        Ok(())
+    }
+
     /// Ask Redis for `user`'s connections and rooms on every node.
     pub(super) fn send_user_info(&mut self, user: &str, ticket: u64) -> Result<(), Unavailable> {
         if !self.has_room_in_flight() {
