@@ -171,7 +171,9 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut hub = hubnet::make_hub(&cfg);
-        let remote_links = hub.remote().map(|r| remote::RemoteLinks::new(r.links()));
+        let remote_links = hub
+            .remote()
+            .map(|r| remote::RemoteLinks::new(r.links(), &r.addr()));
         let per_ip = per_ip::PerIp::new(cfg.max_connections_per_ip);
         let access = if cfg.access_log {
             log::Level::Info

@@ -33,6 +33,9 @@ pub struct RemoteLinks {
     ready: Vec<usize>,
     /// Times a link was lost.
     pub lost: u64,
+    /// Redis's address, once resolved: a host name is looked up (which
+    /// blocks) at start-up, and again only until a lookup succeeds.
+    resolved: Option<SocketAddr>,
 }
 
 /// The link of a token, if it is one of the engine's.
@@ -55,11 +58,12 @@ fn jitter(ms: u64) -> u64 {
 
 impl RemoteLinks {
     /// Links for an engine that wants `n`.
-    pub fn new(n: usize) -> RemoteLinks {
+    pub fn new(n: usize, addr: &str) -> RemoteLinks {
         RemoteLinks {
             links: (0..n.min(MAX_LINKS)).map(|_| LinkIo::default()).collect(),
             ready: Vec::new(),
             lost: 0,
+            resolved: resolve(addr).ok(),
         }
     }
 
@@ -131,7 +135,17 @@ impl Server {
         let Some(addr) = self.hub.remote().map(|r| r.addr()) else {
             return;
         };
-        match resolve(&addr).and_then(TcpStream::connect) {
+        let target = match links.resolved {
+            Some(a) => Ok(a),
+            None => resolve(&addr),
+        };
+        if let Ok(a) = target {
+            links.resolved = Some(a);
+        }
+        let Some(io) = links.links.get_mut(link) else {
+            return;
+        };
+        match target.and_then(TcpStream::connect) {
             Ok(mut stream) => {
                 let token = Token(REMOTE_BASE - link);
                 let interest = Interest::READABLE | Interest::WRITABLE;
