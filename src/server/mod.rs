@@ -316,6 +316,10 @@ impl Server {
                 self.hub_tick();
                 self.sample();
             }
+            // What this turn asked of the engine goes out before what it
+            // answered clients: a client that saw `joined` finds its
+            // presence in Redis, whichever node it asks next.
+            self.flush_remote();
             if self.now_ms >= self.next_flush_ms || self.draining_until.is_some() {
                 self.flush_dirty();
                 // SPEC §8 write_delay_ms: one flush per delay, whatever arrives.
@@ -325,7 +329,6 @@ impl Server {
                 let drained = std::mem::take(&mut self.drained);
                 self.report_drained(&drained);
             }
-            self.flush_remote();
             self.reap();
             if self.now_ms >= self.next_stats_ms {
                 self.next_stats_ms = self.now_ms + STATS_EVERY_MS;
