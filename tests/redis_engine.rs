@@ -586,3 +586,41 @@ fn max_connections_per_user_counts_every_node() {
         (c.next()["type"] == "welcome").then_some(())
     });
 }
+
+#[test]
+fn a_redis_with_a_password_and_another_database() {
+    let Some(redis) = RedisServer::with_password("s3cret") else {
+        return;
+    };
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", redis.port);
+    let n = TestServer::start(move |c| {
+        c.engine = EngineKind::Redis;
+        c.redis_url = url;
+    });
+    eventually(10, || (ready(&n) == 200).then_some(()));
+    assert_eq!(publish(&n, json!({"room": "db3", "data": 1}))["seq"], 1);
+    // The room's keys are in database 3, not 0.
+    assert!(redis
+        .command(&["EXISTS", "roomcast:{db3}:meta"])
+        .unwrap()
+        .ends_with(":0\r\n"));
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", redis.port)).unwrap();
+    use std::io::{Read, Write};
+    raw.write_all(b"AUTH s3cret\r\nSELECT 3\r\nEXISTS roomcast:{db3}:meta\r\n")
+        .unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 256];
+    while got.matches("\r\n").count() < 3 {
+        let k = raw.read(&mut buf).unwrap();
+        got.push_str(std::str::from_utf8(&buf[..k]).unwrap());
+    }
+    assert_eq!(got, "+OK\r\n+OK\r\n:1\r\n");
+    // A wrong password: the node never gets ready, and says so.
+    let url = format!("redis://:wrong@127.0.0.1:{}/0", redis.port);
+    let bad = TestServer::start(move |c| {
+        c.engine = EngineKind::Redis;
+        c.redis_url = url;
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(ready(&bad), 503);
+}

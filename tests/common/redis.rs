@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// `--requirepass`, if set.
+    password: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -44,10 +46,25 @@ impl RedisServer {
         available().then(RedisServer::start)
     }
 
+    /// A Redis that wants `AUTH password` first, or `None` (skipped).
+    pub fn with_password(password: &str) -> Option<RedisServer> {
+        if !available() {
+            return None;
+        }
+        let mut r = RedisServer {
+            port: free_port(),
+            child: None,
+            password: Some(password.to_owned()),
+        };
+        r.restart();
+        Some(r)
+    }
+
     pub fn start() -> RedisServer {
         let mut r = RedisServer {
             port: free_port(),
             child: None,
+            password: None,
         };
         r.restart();
         r
@@ -58,6 +75,7 @@ impl RedisServer {
         RedisServer {
             port: free_port(),
             child: None,
+            password: None,
         }
     }
 
@@ -69,23 +87,30 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.kill();
         let port = self.port.to_string();
+        let mut args = vec![
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ];
+        if let Some(pw) = &self.password {
+            args.extend(["--requirepass", pw.as_str()]);
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server is needed for these tests: apt-get install redis-server");
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(10);
-        while self.command(&["PING"]).as_deref() != Some("+PONG\r\n") {
+        while !self
+            .command(&["PING"])
+            .is_some_and(|r| r.ends_with("+PONG\r\n"))
+        {
             assert!(Instant::now() < end, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -103,14 +128,31 @@ impl RedisServer {
     pub fn command(&self, args: &[&str]) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        let mut req = String::new();
+        let mut replies = 1;
+        let mut push = |args: &[&str]| {
+            req.push_str(&format!("*{}\r\n", args.len()));
+            for a in args {
+                req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+        };
+        if let Some(pw) = &self.password {
+            push(&["AUTH", pw]);
+            replies += 1;
         }
+        push(args);
         s.write_all(req.as_bytes()).ok()?;
+        // Read until every reply's line end came (the tests' replies are short).
+        let mut out = Vec::new();
         let mut buf = [0u8; 65536];
-        let n = s.read(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        while out.iter().filter(|b| **b == b'\n').count() < replies {
+            let n = s.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
     }
 }
 
