@@ -40,7 +40,7 @@ pub(super) fn text(r: &Reply) -> Option<Rc<str>> {
 }
 
 impl RedisEngine {
-    fn became_up(&mut self, now: Now) {
+    fn became_up(&mut self) {
         log::info!(
             "engine redis: connected to {} (node {})",
             self.s.url.addr(),
@@ -53,7 +53,7 @@ impl RedisEngine {
             .map(|(r, _)| r.clone())
             .collect();
         for room in rooms {
-            self.send_sync(room, now);
+            self.send_sync(room);
         }
     }
 
@@ -249,7 +249,7 @@ impl Remote for RedisEngine {
         2
     }
 
-    fn on_connected(&mut self, link: usize, now: Now) {
+    fn on_connected(&mut self, link: usize, _now: Now) {
         let url = self.s.url.clone();
         let mut setup: Vec<Vec<Vec<u8>>> = Vec::new();
         if let Some(pw) = &url.password {
@@ -293,7 +293,7 @@ impl Remote for RedisEngine {
             l.connected = true;
         }
         if self.up() {
-            self.became_up(now);
+            self.became_up();
         }
     }
 
@@ -312,7 +312,7 @@ impl Remote for RedisEngine {
                 Err(e) => return Err(format!("bad reply: {e:?}")),
             };
             if link == SUB {
-                self.on_sub_reply(reply, now)?;
+                self.on_sub_reply(reply)?;
             } else {
                 self.on_cmd_reply(reply, now)?;
             }

@@ -178,6 +178,14 @@ impl RedisEngine {
         }
     }
 
+    /// An epoch for a room that has none: this node's random id and a
+    /// counter, unique across nodes without a random draw (a syscall) per
+    /// message; the scripts use it only when they create a room's log.
+    fn next_epoch(&mut self) -> String {
+        self.epoch_counter += 1;
+        format!("{}{:x}", self.node, self.epoch_counter)
+    }
+
     fn key(&self, tag: &str, what: &str) -> String {
         format!("{}:{{{tag}}}:{what}", self.s.prefix)
     }

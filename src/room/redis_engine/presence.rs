@@ -5,7 +5,7 @@
 //! that died is taken out by the next script that touches the room.
 
 use super::mirror::parse_entry;
-use super::{random_hex, Pending, RedisEngine, CMD};
+use super::{Pending, RedisEngine, CMD};
 use crate::redis::Reply;
 use crate::room::engine::{Completion, Unavailable};
 use crate::room::Now;
@@ -52,7 +52,7 @@ impl RedisEngine {
     }
 
     /// Read `room`'s state (after its SUBSCRIBE was confirmed).
-    pub(super) fn send_sync(&mut self, room: Rc<str>, now: Now) {
+    pub(super) fn send_sync(&mut self, room: Rc<str>) {
         let Some(m) = self.rooms.get_mut(&room) else {
             return;
         };
@@ -60,7 +60,7 @@ impl RedisEngine {
             return;
         }
         m.sync_inflight = true;
-        let epoch = random_hex(&mut self.epoch_counter, now);
+        let epoch = self.next_epoch();
         let ttl = self.s.room_ttl_ms.to_string();
         let args = [epoch.as_bytes(), ttl.as_bytes()];
         self.room_script(SYNC, &room.clone(), &args, Pending::Sync { room });

@@ -8,11 +8,10 @@ use super::mirror::{frame_json, parse_entry};
 use super::{Chan, RedisEngine};
 use crate::redis::Reply;
 use crate::room::engine::Completion;
-use crate::room::Now;
 use std::rc::Rc;
 
 impl RedisEngine {
-    pub(super) fn on_sub_reply(&mut self, reply: Reply, now: Now) -> Result<(), String> {
+    pub(super) fn on_sub_reply(&mut self, reply: Reply) -> Result<(), String> {
         let items = match reply {
             Reply::Array(items) => items,
             Reply::Error(e) => return Err(format!("pub/sub refused: {e}")),
@@ -27,9 +26,9 @@ impl RedisEngine {
                     m.subscribed = true;
                     m.needs_sync = true;
                 }
-                self.send_sync(room, now);
+                self.send_sync(room);
             }
-            (b"message", Some(Chan::Room(room))) => self.on_room_message(room, payload, now),
+            (b"message", Some(Chan::Room(room))) => self.on_room_message(room, payload),
             (b"message", Some(Chan::User(user))) => {
                 let frame = frame_json(payload).0;
                 self.completions
@@ -43,7 +42,7 @@ impl RedisEngine {
         Ok(())
     }
 
-    fn on_room_message(&mut self, room: Rc<str>, payload: &[u8], now: Now) {
+    fn on_room_message(&mut self, room: Rc<str>, payload: &[u8]) {
         if let Some(rest) = payload.strip_prefix(b"P\x1f") {
             return self.on_presence_message(room, rest);
         }
@@ -64,7 +63,7 @@ impl RedisEngine {
                 };
                 let mut out = Vec::new();
                 if m.on_message(epoch, message, &mut out) {
-                    self.send_sync(room.clone(), now);
+                    self.send_sync(room.clone());
                 }
                 self.publish_out(&room, out);
             }

@@ -2,7 +2,7 @@
 //! read its state), publishing through the PUBLISH script, retracting.
 
 use super::mirror::Mirror;
-use super::{random_hex, Chan, Pending, RedisEngine};
+use super::{Chan, Pending, RedisEngine};
 use crate::room::engine::{Publication, Readiness, RetractError, Unavailable};
 use crate::room::Now;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ impl RedisEngine {
             if m.subscribed && !m.sync_inflight {
                 let name = self.rooms.get_key_value(room).map(|(k, _)| k.clone());
                 if let Some(name) = name {
-                    self.send_sync(name, now);
+                    self.send_sync(name);
                 }
             }
             return Readiness::Pending;
@@ -61,7 +61,7 @@ impl RedisEngine {
         head.push_str(p.data);
         head.push_str(",\"seq\":");
         let tail = format!(",\"ts\":{}}}", now.wall_ms);
-        let epoch = random_hex(&mut self.epoch_counter, now);
+        let epoch = self.next_epoch();
         let (meta, log, ch) = (
             self.key(p.room, "meta"),
             self.key(p.room, "log"),
