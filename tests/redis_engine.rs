@@ -624,3 +624,17 @@ fn a_redis_with_a_password_and_another_database() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(ready(&bad), 503);
 }
+
+#[test]
+fn a_join_while_the_node_first_connects_waits_for_it() {
+    let Some(redis) = RedisServer::for_test() else {
+        return;
+    };
+    // Joins at once, before the node's first connection to Redis is up
+    // (as a restarted --workers worker gets them): they wait, not refused.
+    for _ in 0..5 {
+        let n = node_unready(&redis);
+        let mut c = connect(&n, "user=early&room=r");
+        assert_eq!(c.expect("joined")["room"], "r");
+    }
+}

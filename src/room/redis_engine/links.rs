@@ -41,6 +41,7 @@ pub(super) fn text(r: &Reply) -> Option<Rc<str>> {
 
 impl RedisEngine {
     fn became_up(&mut self) {
+        self.ever_up = true;
         log::info!(
             "engine redis: connected to {} (node {})",
             self.s.url.addr(),

@@ -134,6 +134,8 @@ pub struct RedisEngine {
     /// Users with connections here, and how many.
     users: HashMap<Rc<str>, usize>,
     next_presence_ms: u64,
+    /// Both links have been up at least once.
+    ever_up: bool,
     completions: VecDeque<Completion>,
     /// Ban and mute fields (`b|m \x1f user \x1f room`) → until, wall ms.
     restrictions: HashMap<Box<str>, u64>,
@@ -168,6 +170,7 @@ impl RedisEngine {
             channels: HashMap::new(),
             users: HashMap::new(),
             next_presence_ms: 0,
+            ever_up: false,
             completions: VecDeque::new(),
             restrictions: HashMap::new(),
             refused: 0,

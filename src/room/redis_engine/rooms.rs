@@ -11,11 +11,14 @@ impl RedisEngine {
     pub(super) fn prepare_room(&mut self, room: &str, now: Now) -> Readiness {
         self.wall_offset = now.wall_ms.saturating_sub(now.mono_ms);
         let up = self.up();
+        // A node that has not reached Redis yet (it is starting) lets joins
+        // wait for its first connection; one that lost Redis refuses them.
+        let refuse = !up && self.ever_up;
         if let Some(m) = self.rooms.get_mut(room) {
             if m.ready() {
                 return Readiness::Ready;
             }
-            if !up {
+            if refuse {
                 return Readiness::Unavailable;
             }
             m.waiting = true;
@@ -28,7 +31,7 @@ impl RedisEngine {
             }
             return Readiness::Pending;
         }
-        if !up {
+        if refuse {
             return Readiness::Unavailable;
         }
         let name: Rc<str> = Rc::from(room);
@@ -37,8 +40,13 @@ impl RedisEngine {
         self.rooms.insert(name.clone(), m);
         self.channels
             .insert(Box::from(self.key(room, "ch").as_bytes()), Chan::Room(name));
-        self.subscribe(room);
-        self.index_room(room, now);
+        // Not connected yet: the new connections subscribe every room.
+        if self.links[super::SUB].connected {
+            self.subscribe(room);
+        }
+        if self.links[super::CMD].connected {
+            self.index_room(room, now);
+        }
         Readiness::Pending
     }
 
