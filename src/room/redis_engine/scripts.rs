@@ -147,6 +147,24 @@ end
 return 'not_found'
 ";
 
+/// A user's connections on live nodes, shared by the user scripts: the
+/// node set `nodes`, one count key per node (`prefix .. node`, expiring
+/// with node_ttl); nodes whose key expired leave the set.
+const USER_LIB: &str = r"
+local function live_conns(nodes, prefix)
+  local total = 0
+  for _, node in ipairs(redis.call('SMEMBERS', nodes)) do
+    local n = redis.call('GET', prefix .. node)
+    if n then
+      total = total + tonumber(n)
+    else
+      redis.call('SREM', nodes, node)
+    end
+  end
+  return total
+end
+";
+
 /// Take a user's offline inbox. KEYS: inbox. Returns its entries, oldest
 /// first, and deletes it, atomically.
 pub const TAKE_INBOX: &str = r"
@@ -160,11 +178,7 @@ return all
 /// Counts the user's connections on live nodes; below `max`, counts one
 /// more on this node and returns the total, else returns -1.
 pub const CONNECT: &str = r"
-local total = 0
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local n = redis.call('GET', ARGV[1] .. node)
-  if n then total = total + tonumber(n) else redis.call('SREM', KEYS[1], node) end
-end
+local total = live_conns(KEYS[1], ARGV[1])
 if total >= tonumber(ARGV[3]) then
   return -1
 end
@@ -227,11 +241,11 @@ pub fn all() -> [(String, String); 11] {
         format!("{PRESENCE_LIB}{SYNC}"),
         RETRACT.to_owned(),
         TAKE_INBOX.to_owned(),
-        PRIVATE.to_owned(),
-        USER_CONNS.to_owned(),
+        format!("{USER_LIB}{PRIVATE}"),
+        format!("{USER_LIB}{USER_CONNS}"),
         format!("{PRESENCE_LIB}{MEMBER}"),
         format!("{PRESENCE_LIB}{REFRESH_ROOM}"),
-        CONNECT.to_owned(),
+        format!("{USER_LIB}{CONNECT}"),
         USER_INFO.to_owned(),
         ROOMS.to_owned(),
     ]
@@ -248,15 +262,7 @@ pub fn all() -> [(String, String); 11] {
 /// themselves. Publishes to the user's channel if any node has a
 /// connection, else stores. Returns {delivered, stored (0/1)}.
 pub const PRIVATE: &str = r"
-local total = 0
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local n = redis.call('GET', ARGV[1] .. node)
-  if n then
-    total = total + tonumber(n)
-  else
-    redis.call('SREM', KEYS[1], node)
-  end
-end
+local total = live_conns(KEYS[1], ARGV[1])
 if total > 0 then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return {total, 0}
@@ -274,10 +280,5 @@ return {0, 0}
 /// A user's connections: KEYS: the user's node set. ARGV: the prefix of
 /// the per-node count keys. Returns the count on live nodes.
 pub const USER_CONNS: &str = r"
-local total = 0
-for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local n = redis.call('GET', ARGV[1] .. node)
-  if n then total = total + tonumber(n) else redis.call('SREM', KEYS[1], node) end
-end
-return total
+return live_conns(KEYS[1], ARGV[1])
 ";
