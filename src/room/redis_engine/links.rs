@@ -63,52 +63,11 @@ impl RedisEngine {
             return Err("a reply nobody asked for".into());
         };
         if let Reply::Error(e) = &reply {
-            match pending {
-                Pending::Setup => return Err(format!("setup refused: {e}")),
-                Pending::Publish { room, ticket } => {
-                    log::warn!("engine redis: publish to {room} refused: {e}");
-                    if let Some(ticket) = ticket {
-                        let seq = None;
-                        self.completions
-                            .push_back(Completion::Acked { ticket, seq });
-                    }
-                }
-                Pending::Sync { room } => {
-                    log::warn!("engine redis: reading {room} refused: {e}");
-                    self.sync_failed(&room);
-                }
-                Pending::Kicked { ticket } => {
-                    log::warn!("engine redis: kick count refused: {e}");
-                    let json = None;
-                    self.completions
-                        .push_back(Completion::Answer { ticket, json });
-                }
-                Pending::Rooms { ticket } => {
-                    log::warn!("engine redis: rooms refused: {e}");
-                    let json = None;
-                    self.completions
-                        .push_back(Completion::Answer { ticket, json });
-                }
-                Pending::UserInfo { ticket, .. } => {
-                    log::warn!("engine redis: user info refused: {e}");
-                    let json = None;
-                    self.completions
-                        .push_back(Completion::Answer { ticket, json });
-                }
-                Pending::Admit { ticket } => {
-                    log::warn!("engine redis: admission refused: {e}");
-                    let admitted = None;
-                    self.completions
-                        .push_back(Completion::Admitted { ticket, admitted });
-                }
-                Pending::Private { ticket } => {
-                    log::warn!("engine redis: private refused: {e}");
-                    let result = None;
-                    self.completions
-                        .push_back(Completion::PrivateAcked { ticket, result });
-                }
-                _ => log::warn!("engine redis: {e}"),
+            if let Pending::Setup = pending {
+                return Err(format!("setup refused: {e}"));
             }
+            log::warn!("engine redis: {pending:?} refused: {e}");
+            self.fail(pending);
             return Ok(());
         }
         match pending {
@@ -200,6 +159,43 @@ impl RedisEngine {
             }
         }
         Ok(())
+    }
+
+    /// A request got no answer (Redis refused it, or the link was lost
+    /// with it in flight): its requester is told it may not have happened.
+    fn fail(&mut self, pending: Pending) {
+        match pending {
+            Pending::Publish {
+                ticket: Some(ticket),
+                ..
+            } => {
+                let seq = None;
+                self.completions
+                    .push_back(Completion::Acked { ticket, seq });
+            }
+            Pending::Sync { room } => self.sync_failed(&room),
+            Pending::Inbox { user } => {
+                log::warn!("engine redis: inbox of {user}: no answer (it may have been taken)");
+            }
+            Pending::UserInfo { ticket, .. }
+            | Pending::Rooms { ticket }
+            | Pending::Kicked { ticket } => {
+                let json = None;
+                self.completions
+                    .push_back(Completion::Answer { ticket, json });
+            }
+            Pending::Admit { ticket } => {
+                let admitted = None;
+                self.completions
+                    .push_back(Completion::Admitted { ticket, admitted });
+            }
+            Pending::Private { ticket } => {
+                let result = None;
+                self.completions
+                    .push_back(Completion::PrivateAcked { ticket, result });
+            }
+            _ => {}
+        }
     }
 
     pub(super) fn sync_failed(&mut self, room: &Rc<str>) {
@@ -334,38 +330,7 @@ impl Remote for RedisEngine {
         }
         if link == CMD {
             for pending in std::mem::take(&mut self.pending) {
-                match pending {
-                    Pending::Publish {
-                        ticket: Some(ticket),
-                        ..
-                    } => {
-                        let seq = None;
-                        self.completions
-                            .push_back(Completion::Acked { ticket, seq });
-                    }
-                    Pending::Sync { room } => self.sync_failed(&room),
-                    Pending::Inbox { user } => {
-                        log::warn!("engine redis: inbox of {user} may have been taken and lost");
-                    }
-                    Pending::UserInfo { ticket, .. }
-                    | Pending::Rooms { ticket }
-                    | Pending::Kicked { ticket } => {
-                        let json = None;
-                        self.completions
-                            .push_back(Completion::Answer { ticket, json });
-                    }
-                    Pending::Admit { ticket } => {
-                        let admitted = None;
-                        self.completions
-                            .push_back(Completion::Admitted { ticket, admitted });
-                    }
-                    Pending::Private { ticket } => {
-                        let result = None;
-                        self.completions
-                            .push_back(Completion::PrivateAcked { ticket, result });
-                    }
-                    _ => {}
-                }
+                self.fail(pending);
             }
         } else {
             let rooms: Vec<Rc<str>> = self.rooms.keys().cloned().collect();

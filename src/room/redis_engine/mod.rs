@@ -77,7 +77,6 @@ enum Pending {
     /// AUTH, SELECT, SCRIPT LOAD: an error means this Redis cannot serve.
     Setup,
     Publish {
-        room: Rc<str>,
         ticket: Option<u64>,
     },
     Sync {

@@ -80,10 +80,6 @@ impl RedisEngine {
             self.s.history_size.to_string(),
             self.s.room_ttl_ms.to_string(),
         );
-        let room = self
-            .rooms
-            .get_key_value(p.room)
-            .map_or_else(|| Rc::from(p.room), |(k, _)| k.clone());
         let args: [&[u8]; 7] = [
             ch.as_bytes(),
             head.as_bytes(),
@@ -93,10 +89,7 @@ impl RedisEngine {
             ttl.as_bytes(),
             epoch.as_bytes(),
         ];
-        let pending = Pending::Publish {
-            room,
-            ticket: p.ticket,
-        };
+        let pending = Pending::Publish { ticket: p.ticket };
         self.evalsha(&sha, &[meta.as_bytes(), log.as_bytes()], &args, pending);
         Ok(())
     }
